@@ -1,0 +1,77 @@
+"""The data that crosses the LLM boundary: one batch of chat requests in, one list of replies out."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Sampling parameters of one request; part of the cache key."""
+
+    temperature: float = 0.7
+    top_p: float = 1.0
+    max_tokens: int = 128
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One chat completion to make.
+
+    ``schema`` is a JSON schema the reply must satisfy (sent to vLLM as a structured output).
+    ``tag`` says who asked and when (agent id, step, phase); it is recorded in the transcript but is
+    not part of the cache key, so two agents asking the same thing with the same seed share a reply.
+    """
+
+    messages: tuple[dict[str, str], ...]
+    seed: int
+    schema: dict[str, Any] | None = None
+    sampling: Sampling = field(default_factory=Sampling)
+    tag: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def cache_key(self, model: str) -> str:
+        """Stable hash of (model, messages, schema, sampling params, seed)."""
+        payload = {
+            "model": model,
+            "messages": list(self.messages),
+            "schema": self.schema,
+            "sampling": [self.sampling.temperature, self.sampling.top_p, self.sampling.max_tokens],
+            "seed": self.seed,
+        }
+        blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ChatReply:
+    """What came back for one request, and what it cost."""
+
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_s: float = 0.0
+    finish_reason: str = "stop"
+    cached: bool = False
+
+
+class Backend(Protocol):
+    """Anything that turns a batch of requests into replies, in order."""
+
+    model: str
+
+    def generate(self, requests: list[ChatRequest]) -> list[ChatReply]: ...
+
+    def close(self) -> None: ...
+
+
+def derive_seed(run_seed: int, step: int, phase: str, agent_id: int, attempt: int = 0) -> int:
+    """Seed of one LLM request, from (run seed, step, phase, agent id, re-ask attempt).
+
+    A hash, not a sum: neighbouring agents and steps get unrelated streams, and the result fits in
+    a signed 31-bit integer, which every backend accepts.
+    """
+    blob = f"{run_seed}:{step}:{phase}:{agent_id}:{attempt}".encode()
+    return int.from_bytes(hashlib.blake2b(blob, digest_size=8).digest(), "big") % (2**31 - 1)
