@@ -1,0 +1,83 @@
+"""Policies decide for every agent of a group, a whole batch of decisions at a time."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from pydantic import BaseModel
+
+from sim.component import Params
+from sim.registry import Registry
+from sim.step import Decision
+
+if TYPE_CHECKING:
+    from sim.model import SocietyModel
+    from sim.scenario import GroupSpec
+
+
+class Policy:
+    """Turns a batch of `Decision`s into actions, one per decision, in order.
+
+    ``environments`` names the environments whose observations the policy understands (empty: any).
+    """
+
+    Params: ClassVar[type[Params]] = Params
+    kind: ClassVar[str] = ""
+    environments: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, model: SocietyModel, params: Params, group: GroupSpec) -> None:
+        self.model = model
+        self.params = params
+        self.group = group
+
+    def decide(self, decisions: list[Decision]) -> list[BaseModel]:
+        raise NotImplementedError
+
+    @classmethod
+    def decide_all(cls, batch: list[tuple[Policy, Decision]]) -> list[BaseModel]:
+        """Answer every decision of every group using this policy class, in order.
+
+        The default asks each group's policy for its own decisions; the LLM policy overrides this to
+        send all groups' prompts to the engine as one batch.
+        """
+        answers: dict[int, BaseModel] = {}
+        groups: dict[int, tuple[Policy, list[int]]] = {}
+        for index, (policy, _) in enumerate(batch):
+            groups.setdefault(id(policy), (policy, []))[1].append(index)
+        for policy, indices in groups.values():
+            for index, answer in zip(indices, policy.decide([batch[i][1] for i in indices]), strict=True):
+                answers[index] = answer
+        return [answers[i] for i in range(len(batch))]
+
+    @classmethod
+    def summary(cls, model: SocietyModel) -> dict[str, float]:
+        """End-of-run metrics of this policy class across its groups (e.g. the LLM's invalid-reply rate)."""
+        return {}
+
+
+class RulePolicy(Policy):
+    """A policy written in Python: ``on_<phase>(decision)`` answers that phase; other phases fall back.
+
+    So a selfish agent needs only ``on_act``; it never punishes because it has no ``on_sanction``.
+    """
+
+    def decide(self, decisions: list[Decision]) -> list[BaseModel]:
+        return [self.act(d) for d in decisions]
+
+    def act(self, decision: Decision) -> BaseModel:
+        handler = getattr(self, f"on_{decision.phase}", None)
+        return decision.fallback if handler is None else handler(decision)
+
+
+POLICIES: Registry[type[Policy]] = Registry("policy")
+
+
+def register_policy(name: str, environments: tuple[str, ...] = ()):
+    """Class decorator: make a policy available as ``policy: name`` in a population group."""
+
+    def add(cls: type[Policy]) -> type[Policy]:
+        cls.kind = name
+        cls.environments = environments
+        return POLICIES.register(name)(cls)
+
+    return add

@@ -1,0 +1,32 @@
+"""alignsim's engine: scenarios, the Mesa model, environments, institutions, metrics, runs and sweeps.
+
+    from sim import load_scenario, run
+    result = run(load_scenario("scenarios/commons_rules.yaml"))
+    result.model        # a pandas DataFrame, one row per step
+
+Names are imported lazily so that ``import sim`` stays fast and never loads vLLM.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "load_scenario": "sim.scenario",
+    "scenario_from_dict": "sim.scenario",
+    "Scenario": "sim.scenario",
+    "SocietyModel": "sim.model",
+    "run": "sim.runner",
+    "simulate": "sim.runner",
+    "RunResult": "sim.runner",
+    "UserError": "sim.errors",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'sim' has no attribute {name!r}")

@@ -1,0 +1,58 @@
+"""The common shape of environments and institutions: typed parameters, rule text, observations, metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+
+from sim.step import Observation
+
+if TYPE_CHECKING:
+    from agents.agent import SocietyAgent
+    from sim.model import SocietyModel
+
+
+class Params(BaseModel):
+    """Base of every component's parameters: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Component:
+    """A part of the society that a scenario file lists by ``kind:`` with its parameters.
+
+    Subclasses set ``Params`` (a `Params` model; its fields are the scenario keys) and override
+    what they need; every hook has a harmless default.
+    """
+
+    Params: ClassVar[type[Params]] = Params
+    kind: ClassVar[str] = ""
+
+    def __init__(self, model: SocietyModel, params: Params) -> None:
+        self.model = model
+        self.params = params
+
+    def setup(self) -> None:
+        """Called once the agents and the network exist."""
+
+    def rules(self) -> str:
+        """Text every agent reads: the rules this component puts in force (the shared prompt prefix)."""
+        return ""
+
+    def observe(self, agent: SocietyAgent, observation: Observation) -> None:
+        """Add what ``agent`` can see of this component to ``observation``."""
+
+    def model_reporters(self) -> dict[str, Callable[[SocietyModel], Any]]:
+        """Model-level metrics recorded every step (column name -> function of the model)."""
+        return {}
+
+    def agent_reporters(self) -> dict[str, Callable[[SocietyAgent], Any]]:
+        """Agent-level values recorded every step (column name -> function of the agent)."""
+        return {}
+
+    def summary(self, model_table: pd.DataFrame, agent_table: pd.DataFrame) -> dict[str, float]:
+        """End-of-run metrics computed from the recorded tables."""
+        return {}

@@ -1,0 +1,59 @@
+"""The base game: what agents can do each step, and what it is worth to them and to society."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from pydantic import BaseModel
+
+from sim.component import Component
+from sim.registry import Registry
+from sim.step import Observation, Outcome
+
+if TYPE_CHECKING:
+    from agents.agent import SocietyAgent
+
+
+class Environment(Component):
+    """One base game. ``Action`` is the act-phase action model; `resolve` applies all actions at once.
+
+    `resolve` returns an `Outcome` with, per agent, ``specified`` (the reward the objective states)
+    and ``true`` (what the principal or society values), so every scenario yields an alignment gap.
+    """
+
+    Action: ClassVar[type[BaseModel]]
+
+    def observe_agent(self, agent: SocietyAgent) -> Observation:
+        """A fresh observation for ``agent``; subclasses fill it via `observe`."""
+        obs = Observation(agent_id=agent.unique_id, step=self.model.steps)
+        self.observe(agent, obs)
+        return obs
+
+    def action_schema(self, agent: SocietyAgent) -> type[BaseModel]:
+        """The act-phase action model for ``agent`` (override to tighten bounds per agent)."""
+        return self.Action
+
+    def fallback(self, agent: SocietyAgent) -> BaseModel:
+        """The declared action when a policy gives no valid answer."""
+        raise NotImplementedError
+
+    def resolve(self, actions: dict[int, BaseModel]) -> Outcome:
+        """Apply every active agent's action simultaneously."""
+        raise NotImplementedError
+
+    def done(self) -> bool:
+        """True when the game cannot go on (e.g. the resource collapsed)."""
+        return False
+
+
+ENVIRONMENTS: Registry[type[Environment]] = Registry("environment")
+
+
+def register_environment(name: str):
+    """Class decorator: make an environment available as ``environment: {kind: name}``."""
+
+    def add(cls: type[Environment]) -> type[Environment]:
+        cls.kind = name
+        return ENVIRONMENTS.register(name)(cls)
+
+    return add

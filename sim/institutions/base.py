@@ -1,0 +1,53 @@
+"""Institutions: composable rules that add text, action fields, observations and enforcement."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel
+
+from sim.component import Component
+from sim.registry import Registry
+from sim.step import StepContext
+
+if TYPE_CHECKING:
+    from agents.agent import SocietyAgent
+
+
+class Institution(Component):
+    """A rule of the society, acting in the enforce phase of every step.
+
+    An institution may
+    - add fields to the act-phase action (`action_fields`, e.g. ``vote: int``);
+    - run a decision phase of its own after the outcome is known (set ``phase`` and override
+      `phase_schema` and `phase_fallback`, e.g. peer punishment after contributions are seen);
+    - change payoffs and emit events in `enforce`.
+    """
+
+    phase: ClassVar[str | None] = None
+
+    def action_fields(self) -> dict[str, tuple[Any, Any]]:
+        """Extra act-phase fields, as ``name -> (type, pydantic Field)`` for `pydantic.create_model`."""
+        return {}
+
+    def phase_schema(self, agent: SocietyAgent) -> type[BaseModel]:
+        raise NotImplementedError
+
+    def phase_fallback(self, agent: SocietyAgent) -> BaseModel:
+        raise NotImplementedError
+
+    def enforce(self, ctx: StepContext) -> None:
+        """Act on the step's outcome: detect violations, sanction, adjudicate, update records."""
+
+
+INSTITUTIONS: Registry[type[Institution]] = Registry("institution")
+
+
+def register_institution(name: str):
+    """Class decorator: make an institution available as ``institutions: [{kind: name}]``."""
+
+    def add(cls: type[Institution]) -> type[Institution]:
+        cls.kind = name
+        return INSTITUTIONS.register(name)(cls)
+
+    return add

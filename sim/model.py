@@ -1,0 +1,208 @@
+"""SocietyModel: a Mesa model built from a Scenario, stepping through the phases of DESIGN.md.
+
+observe -> talk (optional rounds) -> decide -> resolve -> institution phases and enforcement -> record.
+Each decision phase gathers every active agent's `Decision` and hands each policy class all of its
+decisions at once; the LLM policy turns them into one batch for vLLM.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import mesa
+from mesa.datacollection import DataCollector
+from pydantic import BaseModel, Field, create_model
+
+from agents.agent import SocietyAgent
+from agents.policy import POLICIES, Policy
+from sim.environments.base import ENVIRONMENTS
+from sim.institutions.base import INSTITUTIONS
+from sim.network import build_network
+from sim.step import Decision, Event, Observation, Outcome, StepContext
+
+if TYPE_CHECKING:
+    from sim.llm.client import LLMClient
+    from sim.scenario import Scenario
+
+
+class Message(BaseModel):
+    """What an agent says to its neighbours in a talk round; empty means silence."""
+
+    message: str = Field("", description="What you say to the others (may be empty).")
+
+
+class SocietyModel(mesa.Model):
+    """A society of agents playing one environment under a list of institutions."""
+
+    def __init__(self, scenario: Scenario, seed: int | None = None, llm: LLMClient | None = None) -> None:
+        self.seed = scenario.seed if seed is None else seed
+        super().__init__(rng=self.seed)
+        self.scenario = scenario
+        self._llm = llm
+        self.environment = ENVIRONMENTS.get(scenario.environment.kind)(self, scenario.environment)
+        self.institutions = [INSTITUTIONS.get(spec.kind)(self, spec) for spec in scenario.institutions]
+        self.policies: dict[str, Policy] = {}
+        self._by_id: dict[int, SocietyAgent] = {}
+        for group in scenario.population:
+            policy = POLICIES.get(group.policy.kind)(self, group.policy, group)
+            self.policies[group.name] = policy
+            for _ in range(group.count):
+                agent = SocietyAgent(self, group, policy)
+                self._by_id[agent.unique_id] = agent
+        self.network = build_network(scenario.network, list(self._by_id), self.rng)
+        self.events: list[Event] = []
+        self.inbox: dict[int, list[str]] = defaultdict(list)
+        self.last_outcome: Outcome | None = None
+        for component in self.components:
+            component.setup()
+        self.datacollector = DataCollector(
+            model_reporters=self._model_reporters(), agent_reporters=self._agent_reporters()
+        )
+
+    # -- lookups ---------------------------------------------------------------------------------
+    @property
+    def components(self) -> list:
+        return [self.environment, *self.institutions]
+
+    @property
+    def llm(self) -> LLMClient:
+        if self._llm is None:
+            raise RuntimeError("this model was built without an LLM client, but an LLM policy needs one")
+        return self._llm
+
+    def agent(self, unique_id: int) -> SocietyAgent:
+        return self._by_id[unique_id]
+
+    def active_agents(self) -> list[SocietyAgent]:
+        """Agents taking part this step, in id order (a stable order keeps runs reproducible)."""
+        return [a for a in self._by_id.values() if a.active]
+
+    def rules(self) -> str:
+        """The rules every agent reads: the environment's, then each institution's."""
+        return "\n\n".join(text for c in self.components if (text := c.rules()))
+
+    def observe(self, agent: SocietyAgent) -> Observation:
+        obs = self.environment.observe_agent(agent)
+        for institution in self.institutions:
+            institution.observe(agent, obs)
+        obs.messages = list(self.inbox[agent.unique_id])
+        return obs
+
+    def act_schema(self, agent: SocietyAgent) -> type[BaseModel]:
+        """The environment's action for ``agent``, extended by every institution's action fields."""
+        base = self.environment.action_schema(agent)
+        extra: dict[str, Any] = {}
+        for institution in self.institutions:
+            extra.update(institution.action_fields())
+        return create_model("Action", __base__=base, **extra) if extra else base
+
+    # -- one step --------------------------------------------------------------------------------
+    def step(self) -> None:
+        step = self.steps
+        self._admit_newcomers(step)
+        self.inbox.clear()
+        active = self.active_agents()
+        for round_ in range(self.scenario.talk.rounds):
+            self._talk(active, round_)
+        actions = self.decide("act", active, self.act_schema, self.environment.fallback)
+        for agent in active:
+            agent.last_action = actions[agent.unique_id]
+        outcome = self.environment.resolve(actions)
+        ctx = StepContext(step, actions, outcome)
+        for institution in self.institutions:
+            if institution.phase:
+                ctx.phase_actions[institution.phase] = self.decide(
+                    institution.phase, active, institution.phase_schema, institution.phase_fallback
+                )
+            institution.enforce(ctx)
+        self._settle(outcome)
+        self.events.extend(ctx.events)
+        self.last_outcome = outcome
+        self.datacollector.collect(self)
+        if self.environment.done() or step >= self.scenario.steps:
+            self.running = False
+
+    def decide(
+        self,
+        phase: str,
+        agents: list[SocietyAgent],
+        schema_of: Callable[[SocietyAgent], type[BaseModel]],
+        fallback_of: Callable[[SocietyAgent], BaseModel],
+    ) -> dict[int, BaseModel]:
+        """One decision phase: every agent's decision, each policy class answering all of its own at once."""
+        by_class: dict[type[Policy], list[tuple[Policy, Decision]]] = defaultdict(list)
+        for agent in agents:
+            decision = Decision(agent, phase, self.observe(agent), schema_of(agent), fallback_of(agent))
+            by_class[type(agent.policy)].append((agent.policy, decision))
+        actions: dict[int, BaseModel] = {}
+        for cls, batch in by_class.items():
+            answers = cls.decide_all(batch)
+            for (_, decision), answer in zip(batch, answers, strict=True):
+                actions[decision.agent.unique_id] = decision.schema.model_validate(answer.model_dump())
+        return actions
+
+    def _talk(self, active: list[SocietyAgent], round_: int) -> None:
+        limit = self.scenario.talk.max_chars
+        schema = create_model("Message", __base__=Message, message=(str, Field("", max_length=limit)))
+        said = self.decide("talk", active, lambda a: schema, lambda a: schema())
+        for sender_id, answer in said.items():
+            text = answer.message.strip()
+            if not text:
+                continue
+            for receiver in self.agent(sender_id).neighbors:
+                self.inbox[receiver].append(f"agent {sender_id}: {text}")
+            self.events.append(Event(self.steps, "message", sender_id, None, None, text))
+
+    def _admit_newcomers(self, step: int) -> None:
+        for agent in self._by_id.values():
+            if not agent.active and agent.join_step == step:
+                agent.active = True
+                self.events.append(Event(step, "joined", agent.unique_id, None, None, agent.group))
+
+    def _settle(self, outcome: Outcome) -> None:
+        for agent in self._by_id.values():
+            if agent.active:
+                spec, true = outcome.specified.get(agent.unique_id, 0.0), outcome.true.get(agent.unique_id, 0.0)
+                agent.settle(spec, true)
+                agent.memory.add(self.steps, "outcome", self._describe(agent, spec))
+            else:
+                agent.specified_reward = agent.true_utility = 0.0
+
+    def _describe(self, agent: SocietyAgent, reward: float) -> str:
+        action = agent.last_action.model_dump() if agent.last_action is not None else {}
+        chosen = ", ".join(f"{k}={v}" for k, v in action.items())
+        return f"step {self.steps}: you chose {chosen} and earned {reward:g}"
+
+    # -- recording -------------------------------------------------------------------------------
+    def _model_reporters(self) -> dict[str, Callable[[SocietyModel], Any]]:
+        def total(attr: str) -> Callable[[SocietyModel], float]:
+            return lambda m: float(sum(getattr(a, attr) for a in m.active_agents()))
+
+        reporters: dict[str, Callable[[SocietyModel], Any]] = {
+            "step": lambda m: m.steps,
+            "active_agents": lambda m: len(m.active_agents()),
+            "specified_reward": total("specified_reward"),
+            "true_utility": total("true_utility"),
+            "alignment_gap": lambda m: total("true_utility")(m) - total("specified_reward")(m),
+        }
+        for component in self.components:
+            reporters.update(component.model_reporters())
+        return reporters
+
+    def _agent_reporters(self) -> dict[str, Any]:
+        reporters: dict[str, Any] = {
+            "group": "group",
+            "active": "active",
+            "specified_reward": "specified_reward",
+            "true_utility": "true_utility",
+        }
+        for name in self.environment.Action.model_fields:
+            reporters[f"act_{name}"] = lambda a, n=name: getattr(a.last_action, n, None) if a.active else None
+        for institution in self.institutions:
+            for name in institution.action_fields():
+                reporters[f"act_{name}"] = lambda a, n=name: getattr(a.last_action, n, None) if a.active else None
+        for component in self.components:
+            reporters.update(component.agent_reporters())
+        return reporters

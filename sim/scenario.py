@@ -1,0 +1,240 @@
+"""The scenario file: its schema, loading, ``--set`` overrides, and errors that say where and what.
+
+A scenario is validated in one pass by pydantic. Environments, institutions and policies are tagged
+unions built from the registries, so ``environment: {kind: commons, regrowth: 1.5}`` is checked
+against the commons' own parameters, and a new component needs no change here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    create_model,
+    field_validator,
+    model_validator,
+)
+
+import agents.rules  # noqa: F401  (registers the rule-based policies)
+import sim.environments
+import sim.institutions  # noqa: F401  (registers the institutions)
+from agents.policy import POLICIES
+from sim.environments.base import ENVIRONMENTS
+from sim.errors import UserError
+from sim.institutions.base import INSTITUTIONS
+from sim.llm.config import LLMConfig
+from sim.registry import Registry
+from sim.scenario_errors import format_errors, parse_yaml
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _existing_file(value: str, info: ValidationInfo) -> str:
+    """A path named in a scenario, resolved against the scenario file's folder; it must exist."""
+    base = Path((info.context or {}).get("base_dir", "."))
+    path = Path(value).expanduser()
+    path = path if path.is_absolute() else base / path
+    if not path.is_file():
+        raise ValueError(f"file not found: {value} (looked for {path.resolve()})")
+    return str(path.resolve())
+
+
+ScenarioFile = Annotated[str, AfterValidator(_existing_file)]
+
+
+def _tagged_union(registry: Registry, what: str) -> Any:
+    """A union of each registered component's parameters, tagged by ``kind``."""
+    specs = [
+        create_model(
+            f"{registry.get(name).__name__}Spec",
+            __base__=registry.get(name).Params,
+            kind=(Literal[name], Field(description=f"The {what}: '{name}'.")),
+        )
+        for name in registry.names()
+    ]
+    if len(specs) == 1:
+        return specs[0]
+    return Annotated[Union[tuple(specs)], Field(discriminator="kind")]  # noqa: UP007
+
+
+EnvironmentSpec = _tagged_union(ENVIRONMENTS, "environment")
+InstitutionSpec = _tagged_union(INSTITUTIONS, "institution") if INSTITUTIONS.names() else dict
+PolicySpec = _tagged_union(POLICIES, "policy")
+
+
+class SamplingSpec(Strict):
+    """Per-group sampling overrides for LLM policies; unset fields take the ``llm:`` block's values."""
+
+    temperature: float | None = Field(None, ge=0)
+    top_p: float | None = Field(None, gt=0, le=1)
+    max_tokens: int | None = Field(None, gt=0)
+
+
+class GroupSpec(Strict):
+    """A population group: ``count`` agents sharing a policy and a persona."""
+
+    name: str = Field("", pattern=r"^[A-Za-z0-9_\-]*$", description="Group name; the policy's name if omitted.")
+    count: int = Field(ge=1, description="Number of agents in the group.")
+    policy: PolicySpec = Field(description="Who decides: 'llm' or a rule-based policy, e.g. 'greedy'.")
+    persona: str = Field("", description="Text that tells this group's LLM agents who they are.")
+    join_step: int = Field(1, ge=1, description="Step at which the group's agents enter (newcomers join later).")
+    memory: int = Field(20, ge=0, description="How many recent memory entries each agent keeps.")
+    sampling: SamplingSpec = Field(default_factory=SamplingSpec)
+
+    @field_validator("policy", mode="before")
+    @classmethod
+    def _policy_shorthand(cls, value: Any) -> Any:
+        return {"kind": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _default_name(self) -> GroupSpec:
+        if not self.name:
+            self.name = self.policy.kind
+        return self
+
+
+class NetworkSpec(Strict):
+    """The social network, built with networkx over the agents in population order."""
+
+    kind: Literal["complete", "ring", "watts_strogatz", "barabasi_albert", "erdos_renyi", "edgelist"] = "complete"
+    k: int = Field(4, ge=2, description="Neighbours per node (ring, watts_strogatz).")
+    p: float = Field(0.1, ge=0, le=1, description="Rewiring (watts_strogatz) or edge (erdos_renyi) probability.")
+    m: int = Field(2, ge=1, description="Edges per new node (barabasi_albert).")
+    path: ScenarioFile | None = Field(None, description="Edge-list file (edgelist): one 'i j' pair per line.")
+
+    @model_validator(mode="after")
+    def _edgelist_needs_path(self) -> NetworkSpec:
+        if self.kind == "edgelist" and self.path is None:
+            raise ValueError("network kind 'edgelist' needs 'path: FILE'")
+        return self
+
+
+class TalkSpec(Strict):
+    """Optional conversation rounds before each decision (GovSim's discussion)."""
+
+    rounds: int = Field(0, ge=0, description="Talk rounds per step; 0 disables communication.")
+    max_chars: int = Field(300, gt=0, description="Longest message an agent may send.")
+
+
+class OutputSpec(Strict):
+    dir: str = Field("runs", description="Folder under which run directories are created.")
+    plots: bool = Field(True, description="Write PNG plots of the key metrics.")
+    transcript: bool = Field(True, description="Write every LLM prompt and reply to transcript.jsonl.")
+
+
+class Scenario(Strict):
+    """One experiment: who is in the society, the game they play, the institutions they live under."""
+
+    name: str = Field(min_length=1, description="Short name; used for run directory names.")
+    description: str = ""
+    seed: int = Field(0, ge=0, description="Run seed: Mesa's RNG and every LLM request's seed derive from it.")
+    steps: int = Field(ge=1, description="Number of steps (months, rounds, periods).")
+    population: list[GroupSpec] = Field(min_length=1)
+    network: NetworkSpec = Field(default_factory=NetworkSpec)
+    environment: EnvironmentSpec
+    institutions: list[InstitutionSpec] = Field(default_factory=list)
+    llm: LLMConfig = Field(default_factory=LLMConfig)
+    talk: TalkSpec = Field(default_factory=TalkSpec)
+    output: OutputSpec = Field(default_factory=OutputSpec)
+    sweep: dict[str, Any] | None = Field(None, description="Parameter sweep (see docs/sweeps.md).")
+
+    @model_validator(mode="after")
+    def _groups_fit(self) -> Scenario:
+        names = [g.name for g in self.population]
+        duplicate = {n for n in names if names.count(n) > 1}
+        if duplicate:
+            raise ValueError(f"group names must be unique; repeated: {', '.join(sorted(duplicate))}")
+        for group in self.population:
+            allowed = POLICIES.get(group.policy.kind).environments
+            if allowed and self.environment.kind not in allowed:
+                raise ValueError(
+                    f"policy '{group.policy.kind}' (group '{group.name}') is for {', '.join(allowed)}, "
+                    f"not for environment '{self.environment.kind}'"
+                )
+        return self
+
+    def uses_llm(self) -> bool:
+        return any(g.policy.kind == "llm" for g in self.population)
+
+    def agent_count(self) -> int:
+        return sum(g.count for g in self.population)
+
+
+def apply_override(data: dict[str, Any], assignment: str) -> tuple[str, ...]:
+    """Apply one ``dotted.path=value`` to raw scenario data; returns the path. The value is read as YAML."""
+    if "=" not in assignment:
+        raise UserError(f"--set {assignment}: expected dotted.path=value, e.g. environment.regrowth=1.5")
+    dotted, raw = assignment.split("=", 1)
+    parts = tuple(int(p) if p.isdigit() else p for p in dotted.strip().split("."))
+    if any(p == "" for p in parts):
+        raise UserError(f"--set {assignment}: empty part in the path '{dotted}'")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise UserError(f"--set {assignment}: the value is not valid YAML ({exc.problem})") from None
+    node: Any = data
+    for i, part in enumerate(parts[:-1]):
+        where = ".".join(map(str, parts[: i + 1]))
+        if isinstance(node, list):
+            if not isinstance(part, int) or part >= len(node):
+                raise UserError(f"--set {assignment}: '{where}' is not an index of a list of {len(node)}")
+            node = node[part]
+        elif isinstance(node, dict):
+            node = node.setdefault(part, {})
+        else:
+            raise UserError(f"--set {assignment}: '{where}' is a value, not a section")
+    last = parts[-1]
+    if isinstance(node, list):
+        if not isinstance(last, int) or last >= len(node):
+            raise UserError(f"--set {assignment}: {last} is not an index of a list of {len(node)}")
+        node[last] = value
+    elif isinstance(node, dict):
+        node[last] = value
+    else:
+        raise UserError(f"--set {assignment}: the parent of '{last}' is a value, not a section")
+    return parts
+
+
+def validate_scenario(
+    data: Any, source: str = "<scenario>", base_dir: Path | str = ".", lines: dict | None = None,
+    overrides: dict[tuple, str] | None = None,
+) -> Scenario:
+    """Validate raw data into a Scenario, or raise a UserError listing every problem with its location."""
+    if not isinstance(data, dict):
+        raise UserError(f"{source}: a scenario must be a mapping of keys to values, got {type(data).__name__}")
+    try:
+        return Scenario.model_validate(data, context={"base_dir": str(base_dir)})
+    except ValidationError as exc:
+        raise UserError(format_errors(exc, Scenario, data, source, lines or {}, overrides or {})) from None
+
+
+def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Scenario:
+    """Read, override and validate a scenario file. Every user mistake becomes one `UserError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"scenario file not found: {path}")
+    data, lines = parse_yaml(path.read_text(encoding="utf-8"), str(path))
+    data = {} if data is None else data
+    applied = {}
+    if isinstance(data, dict):
+        applied = {apply_override(data, o): o for o in overrides}
+    return validate_scenario(data, str(path), path.parent, lines, applied)
+
+
+def scenario_from_dict(data: dict[str, Any], overrides: list[str] | tuple[str, ...] = ()) -> Scenario:
+    """Build a Scenario from a dict (notebooks), with the same overrides and errors as a file."""
+    import copy
+
+    data = copy.deepcopy(data)
+    applied = {apply_override(data, o): o for o in overrides}
+    return validate_scenario(data, "<dict>", ".", {}, applied)

@@ -1,0 +1,98 @@
+"""What flows through one step: observations, decisions, outcomes and events.
+
+These are plain data holders shared by environments, institutions and policies, so none of them
+needs to import the others.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from agents.agent import SocietyAgent
+
+
+@dataclass
+class Observation:
+    """What one agent knows when it decides: public state, its private state, and messages received.
+
+    Environments fill ``public`` and ``private``; institutions add their own keys (reputation,
+    rules in force); the talk phase appends to ``messages``.
+    """
+
+    agent_id: int
+    step: int
+    public: dict[str, Any] = field(default_factory=dict)
+    private: dict[str, Any] = field(default_factory=dict)
+    messages: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Decision:
+    """A request to a policy: this agent, seeing this, must answer with an instance of ``schema``.
+
+    ``fallback`` is the scenario's declared action when no valid answer can be had.
+    """
+
+    agent: SocietyAgent
+    phase: str
+    observation: Observation
+    schema: type[BaseModel]
+    fallback: BaseModel
+
+
+@dataclass
+class Outcome:
+    """Per-agent payoffs of one step, as the contract states them and as the principal values them.
+
+    ``specified`` is what the reward/contract/norm says the agent earned; ``true`` is what society
+    actually gained from the agent's action. Institutions adjust both (fines, sanctions, damages)
+    through `adjust`, which keeps a ledger so the accounting can be audited.
+    """
+
+    specified: dict[int, float]
+    true: dict[int, float]
+    info: dict[str, Any] = field(default_factory=dict)
+    ledger: list[tuple[int, str, float, float]] = field(default_factory=list)
+
+    def adjust(self, agent_id: int, reason: str, specified: float = 0.0, true: float = 0.0) -> None:
+        """Add ``specified`` and ``true`` to one agent's payoffs, recording why."""
+        self.specified[agent_id] = self.specified.get(agent_id, 0.0) + specified
+        self.true[agent_id] = self.true.get(agent_id, 0.0) + true
+        self.ledger.append((agent_id, reason, specified, true))
+
+
+@dataclass
+class Event:
+    """One thing that happened, for the events table: a sanction, a violation, a lawsuit, a message."""
+
+    step: int
+    kind: str
+    agent_id: int | None = None
+    target_id: int | None = None
+    value: float | None = None
+    detail: str = ""
+
+
+@dataclass
+class StepContext:
+    """Everything an institution may read or change in the enforce phase of one step."""
+
+    step: int
+    actions: dict[int, BaseModel]
+    outcome: Outcome
+    phase_actions: dict[str, dict[int, BaseModel]] = field(default_factory=dict)
+    events: list[Event] = field(default_factory=list)
+
+    def emit(
+        self,
+        kind: str,
+        agent_id: int | None = None,
+        target_id: int | None = None,
+        value: float | None = None,
+        detail: str = "",
+    ) -> None:
+        self.events.append(Event(self.step, kind, agent_id, target_id, value, detail))
