@@ -39,7 +39,7 @@ class SocietyModel(mesa.Model):
     def __init__(self, scenario: Scenario, seed: int | None = None, llm: LLMClient | None = None) -> None:
         self.seed = scenario.seed if seed is None else seed
         super().__init__(rng=self.seed)
-        self.scenario = scenario
+        self.spec = scenario  # not `scenario`: Mesa >= 3.5 reserves that name
         self._llm = llm
         self.environment = ENVIRONMENTS.get(scenario.environment.kind)(self, scenario.environment)
         self.institutions = [INSTITUTIONS.get(spec.kind)(self, spec) for spec in scenario.institutions]
@@ -83,7 +83,8 @@ class SocietyModel(mesa.Model):
         """The rules every agent reads: the environment's, then each institution's."""
         return "\n\n".join(text for c in self.components if (text := c.rules()))
 
-    def observe(self, agent: SocietyAgent) -> Observation:
+    def observation(self, agent: SocietyAgent) -> Observation:
+        """What ``agent`` sees now: the environment's view plus each institution's additions."""
         obs = self.environment.observe_agent(agent)
         for institution in self.institutions:
             institution.observe(agent, obs)
@@ -104,7 +105,7 @@ class SocietyModel(mesa.Model):
         self._admit_newcomers(step)
         self.inbox.clear()
         active = self.active_agents()
-        for round_ in range(self.scenario.talk.rounds):
+        for round_ in range(self.spec.talk.rounds):
             self._talk(active, round_)
         actions = self.decide("act", active, self.act_schema, self.environment.fallback)
         for agent in active:
@@ -121,7 +122,7 @@ class SocietyModel(mesa.Model):
         self.events.extend(ctx.events)
         self.last_outcome = outcome
         self.datacollector.collect(self)
-        if self.environment.done() or step >= self.scenario.steps:
+        if self.environment.done() or step >= self.spec.steps:
             self.running = False
 
     def decide(
@@ -134,7 +135,7 @@ class SocietyModel(mesa.Model):
         """One decision phase: every agent's decision, each policy class answering all of its own at once."""
         by_class: dict[type[Policy], list[tuple[Policy, Decision]]] = defaultdict(list)
         for agent in agents:
-            decision = Decision(agent, phase, self.observe(agent), schema_of(agent), fallback_of(agent))
+            decision = Decision(agent, phase, self.observation(agent), schema_of(agent), fallback_of(agent))
             by_class[type(agent.policy)].append((agent.policy, decision))
         actions: dict[int, BaseModel] = {}
         for cls, batch in by_class.items():
@@ -144,7 +145,7 @@ class SocietyModel(mesa.Model):
         return actions
 
     def _talk(self, active: list[SocietyAgent], round_: int) -> None:
-        limit = self.scenario.talk.max_chars
+        limit = self.spec.talk.max_chars
         schema = create_model("Message", __base__=Message, message=(str, Field("", max_length=limit)))
         said = self.decide("talk", active, lambda a: schema, lambda a: schema())
         for sender_id, answer in said.items():
@@ -164,9 +165,9 @@ class SocietyModel(mesa.Model):
     def _settle(self, outcome: Outcome) -> None:
         for agent in self._by_id.values():
             if agent.active:
-                spec, true = outcome.specified.get(agent.unique_id, 0.0), outcome.true.get(agent.unique_id, 0.0)
-                agent.settle(spec, true)
-                agent.memory.add(self.steps, "outcome", self._describe(agent, spec))
+                reward = outcome.specified.get(agent.unique_id, 0.0)
+                agent.settle(reward, outcome.true.get(agent.unique_id, 0.0))
+                agent.memory.add(self.steps, "outcome", self._describe(agent, reward))
             else:
                 agent.specified_reward = agent.true_utility = 0.0
 

@@ -92,6 +92,7 @@ def simulate(
         model.datacollector.get_agent_vars_dataframe()
         .reset_index()
         .rename(columns={"Step": "step", "AgentID": "agent_id"})
+        .astype({"step": int})  # Mesa >= 3.5 records its (float) time here
     )
     events = pd.DataFrame([asdict(e) for e in model.events], columns=["step", "kind", "agent_id", "target_id",
                                                                      "value", "detail"])

@@ -158,7 +158,7 @@ class Commons(Environment):
 
     def summary(self, model_table: pd.DataFrame, agent_table: pd.DataFrame) -> dict[str, float]:
         """GovSim's Table 1 metrics for one run; the survival *rate* is the mean of ``survived`` over runs."""
-        horizon = self.model.scenario.steps
+        horizon = self.model.spec.steps
         # h(t) is the stock at the start of month t; survival time m = max{t | h(t) > C}.
         above = [t for t, h in enumerate(self.stock_history[:horizon], start=1) if h > self.params.collapse_below]
         survival_time = max(above) if above else 0
