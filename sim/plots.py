@@ -13,9 +13,13 @@ from matplotlib.figure import Figure
 
 
 def plot_metrics(model_table: pd.DataFrame, columns: list[str] | None = None, title: str = "") -> Figure:
-    """Small multiples of model-level metrics against the step (every numeric column by default)."""
-    numeric = [c for c in model_table.select_dtypes("number").columns if c != "step"]
-    columns = numeric if columns is None else columns
+    """Small multiples of model-level metrics against the step.
+
+    By default every numeric column that changes during the run: a flat line says nothing a table wouldn't.
+    """
+    if columns is None:
+        numeric = model_table.select_dtypes("number").drop(columns="step", errors="ignore")
+        columns = [c for c in numeric.columns if numeric[c].nunique(dropna=True) > 1] or list(numeric.columns)
     ncols = min(3, max(1, len(columns)))
     nrows = max(1, math.ceil(len(columns) / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 2.8 * nrows), squeeze=False)
