@@ -85,7 +85,7 @@ def simulate(
             model.step()
             bar.update(1)
             if llm is not None:
-                bar.set_postfix(llm.progress_fields())
+                bar.set_postfix(_llm_progress(llm, model.spec.agent_count() * model.steps, started))
     elapsed = time.perf_counter() - started
     model_table = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
     agent_table = (
@@ -113,6 +113,16 @@ def simulate(
         "summary": summary,
     }
     return RunResult(scenario, seed, model_table, agent_table, events, summary, manifest)
+
+
+def _llm_progress(llm: LLMClient, decisions: int, started: float) -> dict[str, Any]:
+    """What the progress bar shows of the LLM: requests, cache hits, tokens, decisions per second."""
+    return {
+        "llm_req": llm.requests,
+        "cached": llm.cache_hits,
+        "tokens": llm.prompt_tokens + llm.completion_tokens,
+        "dec/s": f"{decisions / max(time.perf_counter() - started, 1e-9):.1f}",
+    }
 
 
 def run(
