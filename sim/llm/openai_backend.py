@@ -1,0 +1,169 @@
+"""OpenAI-compatible server backend (vLLM's first): a batch goes out as concurrent requests, bounded in number."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import random
+import time
+from typing import Any
+
+import httpx
+
+from sim.llm.errors import LLMError
+from sim.llm.types import ChatReply, ChatRequest
+
+_RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
+
+
+class _Retryable(Exception):
+    """A failure worth another try: connection trouble, a timeout, a 5xx, or a body that is not a chat reply."""
+
+
+def server_root(base_url: str) -> str:
+    """``http://host:port`` from any of ``http://host:port``, ``.../`` or ``.../v1``."""
+    root = base_url.rstrip("/")
+    return root.removesuffix("/v1")
+
+
+class OpenAIBackend:
+    """Chat completions against ``{base_url}/v1/chat/completions``.
+
+    The server batches concurrent requests itself (vLLM's continuous batching), so one batch of the simulation
+    becomes up to ``max_concurrency`` requests in flight. Structured outputs use vLLM's ``structured_outputs``
+    request field.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        *,
+        max_concurrency: int = 64,
+        timeout_s: float = 300.0,
+        retries: int = 3,
+        backoff_s: float = 0.5,
+    ) -> None:
+        self.model = model
+        self.root = server_root(base_url)
+        self.max_concurrency = max_concurrency
+        self.timeout_s = timeout_s
+        self.retries = retries
+        self.backoff_s = backoff_s
+
+    def generate(self, requests: list[ChatRequest]) -> list[ChatReply]:
+        """Replies in request order; on failure the LLMError carries the replies that did arrive."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self._generate(requests))
+        # Called from inside an event loop (a Jupyter cell): run ours on a worker thread.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(asyncio.run, self._generate(requests)).result()
+
+    async def _generate(self, requests: list[ChatRequest]) -> list[ChatReply]:
+        limits = httpx.Limits(max_connections=self.max_concurrency, max_keepalive_connections=self.max_concurrency)
+        gate = asyncio.Semaphore(self.max_concurrency)
+        async with httpx.AsyncClient(timeout=self.timeout_s, limits=limits) as http:
+
+            async def one(request: ChatRequest) -> ChatReply:
+                async with gate:
+                    return await self._with_retries(http, request)
+
+            results = await asyncio.gather(*(one(r) for r in requests), return_exceptions=True)
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:
+            err = failures[0] if isinstance(failures[0], LLMError) else LLMError(str(failures[0]))
+            err.partial = {i: r for i, r in enumerate(results) if isinstance(r, ChatReply)}
+            raise err
+        return list(results)  # type: ignore[arg-type]
+
+    async def _with_retries(self, http: httpx.AsyncClient, request: ChatRequest) -> ChatReply:
+        for attempt in range(self.retries + 1):
+            try:
+                return await self._post(http, request)
+            except _Retryable as err:
+                if attempt == self.retries:
+                    raise LLMError(
+                        f"LLM server {self.root} failed {self.retries + 1} time(s) in a row for request "
+                        f"{request.tag or '(untagged)'}: {err}. Is the server running (alignsim serve)?"
+                    ) from err
+                await asyncio.sleep(self.backoff_s * 2**attempt * (1 + random.random() / 4))
+        raise AssertionError("unreachable")
+
+    async def _post(self, http: httpx.AsyncClient, request: ChatRequest) -> ChatReply:
+        start = time.perf_counter()
+        try:
+            response = await http.post(f"{self.root}/v1/chat/completions", json=self.body(request))
+        except httpx.TransportError as err:  # connect/read errors, dropped connections, timeouts
+            raise _Retryable(f"{type(err).__name__}: {err}") from err
+        if response.status_code in _RETRYABLE_STATUS:
+            raise _Retryable(f"HTTP {response.status_code}: {response.text[:200]}")
+        if response.status_code != 200:
+            raise LLMError(
+                f"LLM server {self.root} refused request {request.tag or '(untagged)'} with "
+                f"HTTP {response.status_code}: {response.text[:500]}"
+            )
+        return self._parse(response, time.perf_counter() - start)
+
+    def body(self, request: ChatRequest) -> dict[str, Any]:
+        """The JSON body of one chat completion request."""
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": list(request.messages),
+            "temperature": request.sampling.temperature,
+            "top_p": request.sampling.top_p,
+            "max_tokens": request.sampling.max_tokens,
+            "seed": request.seed,
+        }
+        if request.schema is not None:
+            body["structured_outputs"] = {"json": request.schema}
+        return body
+
+    @staticmethod
+    def _parse(response: httpx.Response, latency_s: float) -> ChatReply:
+        try:
+            data = response.json()
+            choice = data["choices"][0]
+            text = choice["message"]["content"]
+            usage = data.get("usage") or {}
+        except (ValueError, KeyError, IndexError, TypeError) as err:
+            raise _Retryable(f"not a chat completion: {response.text[:200]!r}") from err
+        if not isinstance(text, str):
+            raise _Retryable(f"reply content is not text: {text!r}")
+        return ChatReply(
+            text=text,
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            completion_tokens=int(usage.get("completion_tokens") or 0),
+            latency_s=latency_s,
+            finish_reason=choice.get("finish_reason") or "stop",
+        )
+
+    def server_metrics(self) -> dict[str, float]:
+        """The server's Prometheus counters we report (prefix cache hits/queries); empty if unavailable."""
+        try:
+            response = httpx.get(f"{self.root}/metrics", timeout=5.0)
+        except httpx.HTTPError:
+            return {}
+        if response.status_code != 200:
+            return {}
+        return parse_prometheus(response.text, ("vllm:prefix_cache_hits_total", "vllm:prefix_cache_queries_total"))
+
+    def close(self) -> None:
+        """Nothing to release: each batch opens and closes its own connection pool."""
+
+
+def parse_prometheus(text: str, names: tuple[str, ...]) -> dict[str, float]:
+    """Sum each named counter over its label sets (one per engine/model) in Prometheus text format."""
+    totals: dict[str, float] = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        metric, _, value = line.rpartition(" ")
+        name = metric.split("{", 1)[0]
+        if name in names:
+            try:
+                totals[name] = totals.get(name, 0.0) + float(value)
+            except ValueError:
+                continue
+    return totals

