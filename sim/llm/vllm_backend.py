@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Any
+from typing import Any, TypeVar
 
 from sim.llm.errors import LLMError
 from sim.llm.models import resolve_model
 from sim.llm.types import ChatReply, ChatRequest
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class VLLMBackend:
@@ -41,6 +42,7 @@ class VLLMBackend:
             "enable_prefix_caching": True,
         }
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", f"{kv_cache_gib:g}")
+        os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # keep a run's console for the progress bar
         self._llm: Any = None
         self._start()
 
@@ -106,28 +108,20 @@ class VLLMBackend:
 
     def _chunks(self, requests: list[ChatRequest]) -> list[list[ChatRequest]]:
         """Consecutive chunks whose prompts fit in one engine step together."""
-        budget = self._engine_args["max_num_batched_tokens"]
         limit = self._engine_args["max_model_len"]
-        chunks: list[list[ChatRequest]] = [[]]
-        used = 0
-        for request in requests:
-            tokens = self.prompt_tokens(request)
+        sizes = [self.prompt_tokens(r) for r in requests]
+        for request, tokens in zip(requests, sizes, strict=True):
             if tokens >= limit:
                 raise LLMError(
                     f"request {request.tag or request.messages[-1]['content'][:60]!r} has {tokens} prompt tokens; "
                     f"llm.max_model_len is {limit}: shorten the prompt or raise llm.max_model_len"
                 )
-            if chunks[-1] and used + tokens > budget:
-                chunks.append([])
-                used = 0
-            chunks[-1].append(request)
-            used += tokens
-        return [c for c in chunks if c]
+        return chunk_by_tokens(requests, sizes, self._engine_args["max_num_batched_tokens"])
 
     def prompt_tokens(self, request: ChatRequest) -> int:
         """Prompt length after the chat template, as the engine will see it."""
-        ids = self._tokenizer.apply_chat_template(list(request.messages), tokenize=True, add_generation_prompt=True)
-        return len(ids["input_ids"] if isinstance(ids, dict) else ids)
+        text = self._tokenizer.apply_chat_template(list(request.messages), tokenize=False, add_generation_prompt=True)
+        return len(self._tokenizer.encode(text, add_special_tokens=False))
 
     def close(self) -> None:
         """Shut the engine down and free its memory (its worker processes exit)."""
@@ -137,3 +131,19 @@ class VLLMBackend:
         self._llm = None
         if engine_core is not None:
             engine_core.shutdown()
+
+
+def chunk_by_tokens(items: list[T], sizes: list[int], budget: int) -> list[list[T]]:
+    """Split ``items`` in order into the fewest consecutive chunks whose sizes sum to at most ``budget``.
+
+    An item larger than the budget on its own gets a chunk of its own.
+    """
+    chunks: list[list[T]] = []
+    used = budget + 1
+    for item, size in zip(items, sizes, strict=True):
+        if used + size > budget:
+            chunks.append([])
+            used = 0
+        chunks[-1].append(item)
+        used += size
+    return chunks

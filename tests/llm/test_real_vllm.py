@@ -1,0 +1,80 @@
+"""Real vLLM on the CPU with the packaged SmolLM2 model: in-process engine and OpenAI-compatible server."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from sim.llm.cache import ReplyCache
+from sim.llm.client import LLMClient, make_client
+from sim.llm.config import LLMConfig
+from sim.llm.openai_backend import OpenAIBackend
+from sim.llm.types import Sampling
+from tests.llm.agent_prompts import Catch, fisher_requests
+
+pytestmark = [pytest.mark.llm, pytest.mark.slow]
+
+
+def server_client(url: str) -> LLMClient:
+    return LLMClient(OpenAIBackend(url, "smollm2-135m", max_concurrency=64))
+
+
+def test_engine_replies_validate_against_the_schema(vllm_backend) -> None:
+    requests = fisher_requests(8)
+    replies = LLMClient(vllm_backend).chat(requests)
+    decisions = [Catch.model_validate_json(r.text) for r in replies]
+    assert all(0 <= d.catch <= 20 for d in decisions)
+    assert all(r.finish_reason == "stop" and r.completion_tokens > 0 for r in replies)
+    assert [r.prompt_tokens for r in replies] == [vllm_backend.prompt_tokens(q) for q in requests]
+
+
+def test_engine_same_seed_same_reply_and_seeds_matter(vllm_backend) -> None:
+    [base] = fisher_requests(1)
+    hot = replace(base, sampling=Sampling(temperature=1.0, top_p=1.0, max_tokens=96))
+    first = vllm_backend.generate([hot])[0].text
+    again = vllm_backend.generate([hot])[0].text
+    assert first == again
+    others = {r.text for r in vllm_backend.generate([replace(hot, seed=s) for s in range(8)])}
+    assert len(others) > 1
+
+
+def test_engine_survives_64_seeded_requests_in_one_batch(vllm_backend) -> None:
+    requests = fisher_requests(64)
+    replies = vllm_backend.generate(requests)
+    assert len(replies) == 64
+    assert sum(r.finish_reason == "stop" for r in replies) >= 60
+    valid = [Catch.model_validate_json(r.text) for r in replies if r.finish_reason == "stop"]
+    assert len(valid) == sum(r.finish_reason == "stop" for r in replies)
+
+
+def test_record_then_replay_is_identical_with_no_engine(vllm_backend, tmp_path: Path) -> None:
+    cache = str(tmp_path / "cache.sqlite")
+    requests = fisher_requests(6, run_seed=11)
+    recorded = LLMClient(vllm_backend, ReplyCache(cache)).chat(requests)
+    with make_client(LLMConfig(backend="replay", cache=cache)) as replay:
+        replayed = replay.chat(requests)
+        assert replay.cache_hits == 6
+    assert [(r.text, r.prompt_tokens, r.completion_tokens) for r in replayed] == [
+        (r.text, r.prompt_tokens, r.completion_tokens) for r in recorded
+    ]
+
+
+def test_server_replies_validate_and_seeds_reproduce(vllm_server: str) -> None:
+    client = server_client(vllm_server)
+    requests = fisher_requests(8, run_seed=3)
+    replies = client.chat(requests)
+    assert all(0 <= Catch.model_validate_json(r.text).catch <= 20 for r in replies if r.finish_reason == "stop")
+    assert sum(r.finish_reason == "stop" for r in replies) >= 7
+    again = server_client(vllm_server).chat(requests[:3])
+    assert [r.text for r in again] == [r.text for r in replies[:3]]
+
+
+def test_server_survives_64_concurrent_seeded_requests_and_reports_prefix_cache(vllm_server: str) -> None:
+    client = server_client(vllm_server)
+    replies = client.chat(fisher_requests(64, run_seed=5))
+    assert len(replies) == 64 and sum(r.finish_reason == "stop" for r in replies) >= 60
+    stats = client.stats()
+    assert stats["requests"] == 64 and stats["prompt_tokens"] > 64 * 100
+    assert stats["prefix_cache_hit_rate"] > 0.5
