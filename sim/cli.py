@@ -47,7 +47,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="alignsim", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="alignsim", description="Run, validate, sweep, serve and inspect alignsim scenarios.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run_parser = commands.add_parser("run", help="run one scenario and write a run directory")
@@ -62,6 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     validate_parser = commands.add_parser("validate", help="check a scenario file without running it")
     _add_scenario_args(validate_parser)
     validate_parser.set_defaults(func=cmd_validate)
+
+    from sim.llm.commands import add_models_parser, add_serve_parser
+
+    add_models_parser(commands)
+    add_serve_parser(commands)
     return parser
 
 
