@@ -12,12 +12,10 @@ from typing import Annotated, Any, Literal, Union
 
 import yaml
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     ValidationError,
-    ValidationInfo,
     create_model,
     field_validator,
     model_validator,
@@ -33,23 +31,13 @@ from sim.institutions.base import INSTITUTIONS
 from sim.llm.config import LLMConfig
 from sim.registry import Registry
 from sim.scenario_errors import format_errors, parse_yaml
+from sim.scenario_files import ScenarioFile
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def _existing_file(value: str, info: ValidationInfo) -> str:
-    """A path named in a scenario, resolved against the scenario file's folder; it must exist."""
-    base = Path((info.context or {}).get("base_dir", "."))
-    path = Path(value).expanduser()
-    path = path if path.is_absolute() else base / path
-    if not path.is_file():
-        raise ValueError(f"file not found: {value} (looked for {path.resolve()})")
-    return str(path.resolve())
-
-
-ScenarioFile = Annotated[str, AfterValidator(_existing_file)]
 
 
 def _tagged_union(registry: Registry, what: str) -> Any:
