@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+import agents.llm  # (registers the llm policy)
 import agents.rules  # noqa: F401  (registers the rule-based policies)
 import sim.environments
 import sim.institutions  # noqa: F401  (registers the institutions)
