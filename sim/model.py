@@ -115,7 +115,8 @@ class SocietyModel(mesa.Model):
         for institution in self.institutions:
             if institution.phase:
                 ctx.phase_actions[institution.phase] = self.decide(
-                    institution.phase, active, institution.phase_schema, institution.phase_fallback
+                    institution.phase, institution.phase_agents(active), institution.phase_schema,
+                    institution.phase_fallback,
                 )
             institution.enforce(ctx)
         self._settle(outcome)

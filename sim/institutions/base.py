@@ -30,6 +30,11 @@ class Institution(Component):
         """Extra act-phase fields, as ``name -> (type, pydantic Field)`` for `pydantic.create_model`."""
         return {}
 
+    def phase_agents(self, agents: list[SocietyAgent]) -> list[SocietyAgent]:
+        """Who decides in this institution's phase (default: every active agent). Narrow it so that
+        only those with something to decide are asked, e.g. principals with a dispute."""
+        return agents
+
     def phase_schema(self, agent: SocietyAgent) -> type[BaseModel]:
         raise NotImplementedError
 
