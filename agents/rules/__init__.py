@@ -1,5 +1,5 @@
 """Rule-based policies, one module per environment, plus environment-independent ones."""
 
-from agents.rules import commons, generic
+from agents.rules import commons, contracts, generic
 
-__all__ = ["commons", "generic"]
+__all__ = ["commons", "contracts", "generic"]
