@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_models_parser(commands)
     add_serve_parser(commands)
+    from sim.transcript import add_transcript_parser
+
+    add_transcript_parser(commands)
     return parser
 
 
