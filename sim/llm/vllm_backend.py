@@ -68,10 +68,16 @@ class VLLMBackend:
             try:
                 return self._generate_chunk(chunk)
             except Exception as err:
+                if not _engine_died(err):
+                    raise LLMError(
+                        f"vLLM rejected a batch of {len(chunk)} requests for {self.model!r}: "
+                        f"{type(err).__name__}: {err}"
+                    ) from err
                 if attempt == self.retries:
                     raise LLMError(
-                        f"the in-process vLLM engine for {self.model!r} failed on a batch of {len(chunk)} requests "
-                        f"after {self.retries} restart(s): {type(err).__name__}: {err}"
+                        f"the in-process vLLM engine for {self.model!r} died on a batch of {len(chunk)} requests "
+                        f"after {self.retries} restart(s): {type(err).__name__}: {err}. Replies already received "
+                        "are cached: run the same command again to continue."
                     ) from err
                 log.warning("vLLM engine failed (%s: %s); restarting it", type(err).__name__, err)
                 self.close()
@@ -131,6 +137,13 @@ class VLLMBackend:
         self._llm = None
         if engine_core is not None:
             engine_core.shutdown()
+
+
+def _engine_died(err: BaseException) -> bool:
+    """Whether vLLM reports its engine process dead (worth a restart), as opposed to rejecting the input."""
+    from vllm.v1.engine.exceptions import EngineDeadError
+
+    return isinstance(err, EngineDeadError) or isinstance(err.__cause__, EngineDeadError)
 
 
 def chunk_by_tokens(items: list[T], sizes: list[int], budget: int) -> list[list[T]]:
