@@ -107,6 +107,7 @@ class PrincipalAgent(Environment):
         self.history: list[Task] = []
         self.payoff_history: dict[int, list[float]] = {}
         self.out_of_market: set[int] = set()
+        self.booked_period = 0
 
     # -- roles -----------------------------------------------------------------------------------
     def is_principal(self, agent: SocietyAgent) -> bool:
@@ -141,6 +142,7 @@ class PrincipalAgent(Environment):
         )
 
     def observe(self, agent: SocietyAgent, observation: Observation) -> None:
+        self._book_last_period()
         p = self.params
         observation.public.update(
             period=self.model.steps,
@@ -230,9 +232,14 @@ class PrincipalAgent(Environment):
         return Outcome(specified, true, info={"tasks": list(self.tasks)})
 
     def _book_last_period(self) -> None:
-        """Record each hiring principal's settled payoff of last period (after damages, bonuses, fees)."""
+        """Once per period, before anyone looks: record each hiring principal's settled payoff of the
+        last period (after damages, bonuses and fees, which the agent's reward now holds)."""
+        if self.booked_period == self.model.steps:
+            return
+        self.booked_period = self.model.steps
         for t in self.tasks:
-            self.payoff_history.setdefault(t.principal, []).append(self.model.agent(t.principal).specified_reward)
+            if t.period < self.model.steps:
+                self.payoff_history.setdefault(t.principal, []).append(self.model.agent(t.principal).specified_reward)
 
     # -- metrics ---------------------------------------------------------------------------------
     def model_reporters(self):
