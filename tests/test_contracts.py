@@ -258,3 +258,46 @@ def test_no_relational_incentive_below_the_contractors_saving():
     result = relational(2.0, "always", steps=10)  # bonus 2 < saving 3: the literal contractor exploits anyway
     assert result.summary["gap_exploitation_rate"] == 1.0
     assert result.summary["bonuses_paid"] == 0
+
+
+@pytest.mark.parametrize("bonus", [6.5, 6.6])
+def test_relational_scenario_limit_is_the_solved_bound(bonus):
+    """contracts_relational.yaml: completeness 0.5, harm 8, δ 0.9 -> b <= 0.9·0.5·8 / (0.1 + 0.45) ≈ 6.545."""
+    result = simulate(load_scenario("scenarios/contracts_relational.yaml", [f"institutions.0.bonus={bonus}"]),
+                      progress=False)
+    ceiling = relational_bonus_ceiling(0.9, 0.5, 8.0)
+    assert ceiling == pytest.approx(36 / 5.5)
+    assert result.summary["bonus_within_limit"] == float(bonus <= ceiling)
+    assert (result.summary["renegings"] > 0) == (bonus > ceiling)
+
+
+def schema_answer(request: ChatRequest) -> str:
+    """A fake LLM that fills any schema: the first allowed choice, false, zeros, or the minimum list."""
+    if request.schema is None:
+        return "ok"
+    definitions = request.schema.get("$defs", {})
+
+    def value(spec: dict[str, Any]) -> Any:
+        if "$ref" in spec:
+            return value(definitions[spec["$ref"].split("/")[-1]])
+        if "anyOf" in spec:
+            return value(spec["anyOf"][0])
+        if "enum" in spec:
+            return spec["enum"][0]
+        if "const" in spec:
+            return spec["const"]
+        kind = spec.get("type")
+        if kind == "array":
+            return [1.0] * spec.get("minItems", 1)
+        return {"boolean": False, "integer": 0, "number": 0.0, "string": "", "null": None}.get(kind, "")
+
+    return json.dumps({name: value(spec) for name, spec in request.schema.get("properties", {}).items()})
+
+
+@pytest.mark.parametrize("path", ["scenarios/contracts.yaml", "scenarios/proxy_task.yaml"])
+def test_llm_scenarios_run_end_to_end_on_a_fake_engine(path):
+    first = simulate(load_scenario(path, ["steps=3"]), llm=FakeLLMClient(schema_answer), progress=False)
+    second = simulate(load_scenario(path, ["steps=3"]), llm=FakeLLMClient(schema_answer), progress=False)
+    pd.testing.assert_frame_equal(first.agents, second.agents)
+    assert first.summary.get("llm_invalid_rate", 0.0) == 0.0
+    assert len(first.model) == 3
