@@ -56,7 +56,8 @@ def test_a_missing_template_file_is_a_located_scenario_error(tmp_path: Path):
         "name: s\nsteps: 1\nenvironment: {kind: commons}\n"
         "population: [{count: 2, policy: {kind: llm, templates: {act: nowhere.txt}}}]\n"
     )
-    with pytest.raises(UserError, match=r"line 4: population\[0\]\.policy\.templates\.act: file not found: nowhere\.txt"):
+    where = r"line 4: population\[0\]\.policy\.templates\.act: file not found: nowhere\.txt"
+    with pytest.raises(UserError, match=where):
         load_scenario(tmp_path / "s.yaml")
 
 
@@ -92,7 +93,7 @@ def estimated(system: str, user: str) -> int:
 
 def test_a_prompt_that_fits_is_left_whole():
     templates = PromptTemplates.load("commons")
-    system, user = fit_to_context(parts(5, 3), templates, ContextBudget(2048, 64))
+    _, user = fit_to_context(parts(5, 3), templates, ContextBudget(2048, 64))
     assert user.count("- [step") == 5 and user.count("- agent") == 3
 
 
@@ -128,7 +129,7 @@ def test_trimming_cuts_the_summary_from_its_start_last():
 
 def test_a_context_too_small_for_the_rules_is_a_user_error():
     templates = PromptTemplates.load("commons")
-    with pytest.raises(UserError, match="raise llm.max_model_len"):
+    with pytest.raises(UserError, match=r"raise llm\.max_model_len"):
         fit_to_context(parts(0, 0), templates, ContextBudget(300, 64))
 
 
