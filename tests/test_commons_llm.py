@@ -32,7 +32,8 @@ def short_commons(steps: int = 3, *extra: str):
 class EngineGone:
     """A backend that must not be reached: every request of a replayed run has to come from the cache."""
 
-    model = "fake-model"
+    def __init__(self, model: str = "fake-model") -> None:
+        self.model = model  # part of the cache key
 
     def generate(self, requests: list[ChatRequest]) -> list[ChatReply]:
         raise AssertionError(f"{len(requests)} requests missed the cache")
@@ -109,7 +110,7 @@ def test_llm_fishers_on_the_packaged_model_end_to_end_and_replayed_from_the_cach
     assert (result.path / "plots" / "metrics.png").is_file()
     acts = result.agents.dropna(subset=["act_fish"])
     assert len(acts) == 5 * len(result.model)
-    replay = LLMClient(EngineGone(), ReplyCache(cache))
+    replay = LLMClient(EngineGone(vllm_backend.model), ReplyCache(cache))
     again = run(scenario, out=tmp_path / "again", llm=replay, progress=False)
     pd.testing.assert_frame_equal(result.agents, again.agents)
     assert replay.cache_hits == replay.requests

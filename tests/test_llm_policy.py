@@ -6,9 +6,11 @@ import json
 from typing import Any
 
 import pytest
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from agents.llm.policy import LLMPolicy
+from sim.component import Params
+from sim.institutions.base import Institution
 from sim.llm.types import ChatRequest, derive_seed
 from sim.model import SocietyModel
 from sim.scenario import Scenario, scenario_from_dict
@@ -61,10 +63,8 @@ def test_requests_carry_the_action_schema_and_answers_are_typed():
     assert all(a.last_action.fish == 5 for a in model.active_agents())
 
 
-class FakeReportInstitution:
+class FakeReportInstitution(Institution):
     """An institution that adds a 'report' field to the act phase (what a norm with reporting does)."""
-
-    phase = None
 
     def action_fields(self) -> dict[str, tuple[Any, Any]]:
         return {"report": (int, Field(-1, ge=-1, description="Agent id to report, or -1."))}
@@ -75,8 +75,6 @@ class FakeReportInstitution:
     def observe(self, agent, observation) -> None:
         observation.public["reports_last_month"] = 0
 
-    def enforce(self, ctx) -> None:
-        pass
 
 
 def test_environment_and_institution_schemas_compose_into_one_typed_answer():
@@ -85,7 +83,7 @@ def test_environment_and_institution_schemas_compose_into_one_typed_answer():
 
     client = FakeLLMClient(answer)
     model = SocietyModel(llm_commons(fishers(3)), llm=client)
-    model.institutions.append(FakeReportInstitution())
+    model.institutions.append(FakeReportInstitution(model, Params()))
     model.step()
     request = client.sent[0][0]
     assert set(request.schema["properties"]) == {"fish", "report"}
@@ -191,3 +189,41 @@ def test_an_invalid_summary_keeps_the_memory_as_it_was():
     assert memory.summary == ""
     assert [e.step for e in memory.entries] == [1, 2]
     assert model.policies["fishers"].stats.invalid_summaries == 2
+
+
+class Punish(BaseModel):
+    punish: list[int] = Field(default_factory=list, description="Ids of the agents you punish.")
+
+
+class FakeSanctionInstitution(FakeReportInstitution):
+    """An institution with a decision phase of its own after the outcome (peer punishment)."""
+
+    phase = "sanction"
+
+    def action_fields(self) -> dict[str, tuple[Any, Any]]:
+        return {}
+
+    def phase_schema(self, agent) -> type[BaseModel]:
+        return Punish
+
+    def phase_fallback(self, agent) -> BaseModel:
+        return Punish()
+
+    def enforce(self, ctx) -> None:
+        self.punished = ctx.phase_actions["sanction"]
+
+
+def test_an_institution_phase_is_one_batch_with_its_own_instruction_and_schema():
+    def answer(request: ChatRequest) -> str:
+        return '{"punish": [2]}' if request.tag["phase"] == "sanction" else commons_answer(request)
+
+    client = FakeLLMClient(answer)
+    model = SocietyModel(llm_commons(fishers(3)), llm=client)
+    institution = FakeSanctionInstitution(model, Params())
+    model.institutions.append(institution)
+    model.step()
+    _, sanction = client.sent
+    assert [r.tag["phase"] for r in sanction] == ["sanction"] * 3
+    assert "It is the sanction phase of step 1." in sanction[0].messages[1]["content"]
+    assert sanction[0].schema == Punish.model_json_schema()
+    assert {i: a.punish for i, a in institution.punished.items()} == {1: [2], 2: [2], 3: [2]}
