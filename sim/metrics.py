@@ -6,7 +6,7 @@ this module holds the definitions that are the same everywhere, so they are comp
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -44,6 +44,24 @@ def nash_welfare(utilities: Sequence[float]) -> float:
 def egalitarian(utilities: Sequence[float]) -> float:
     """The worst-off's utility (Rawls' max-min criterion)."""
     return float(np.min(utilities))
+
+
+WELFARE_FUNCTIONS: dict[str, Callable[[Sequence[float]], float]] = {
+    "utilitarian": utilitarian,
+    "nash": nash_welfare,
+    "egalitarian": egalitarian,
+}
+
+
+def pareto_dominates(a: Sequence[float], b: Sequence[float]) -> bool:
+    """True if profile ``a`` gives everyone at least what ``b`` gives and someone strictly more."""
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return bool(np.all(x >= y) and np.any(x > y))
+
+
+def pareto_efficient(profiles: Sequence[Sequence[float]]) -> list[bool]:
+    """For each utility profile (one utility per person, same order), whether no other profile dominates it."""
+    return [not any(pareto_dominates(other, p) for other in profiles) for p in profiles]
 
 
 def step_totals(agent_table: pd.DataFrame) -> pd.DataFrame:

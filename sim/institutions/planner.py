@@ -1,0 +1,112 @@
+"""A social planner picks a rule of the market by a welfare function, before the first period.
+
+The planner sees each option's forecast (every agent's true utility per period) and picks the option
+that maximises its welfare function over the agents: utilitarian (the sum; Bentham, Harsanyi 1955),
+Nash (the sum of log utilities, i.e. the Nash product; Nash 1950, Kaneko & Nakamura 1979: it needs
+positive utilities, so give agents an ``endowment``) or egalitarian (the worst-off agent's utility;
+Rawls 1971, Sen 1970). ``decider: rule`` computes the argmax; ``decider: llm`` hands the same table,
+summarised per group, to the scenario's LLM and takes its pick (an unreadable answer keeps the rule
+in force and is counted). Where groups differ in what a rule does to them, the welfare functions
+disagree, and the choice of function decides who is left behind (Stańczak et al. 2025, §economic
+alignment).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Literal
+
+import pandas as pd
+from pydantic import BaseModel, Field, ValidationError, create_model
+
+from sim.institutions.base import register_institution
+from sim.institutions.policy_choice import ChoiceParams, PolicyChoice, best_option
+from sim.llm.types import ChatRequest, Sampling, derive_seed
+
+WELFARE_TEXT = {
+    "utilitarian": "the sum of all agents' utilities",
+    "nash": "the sum of the logarithms of all agents' utilities (the Nash product; a gain counts more the "
+            "worse off its receiver is)",
+    "egalitarian": "the utility of the worst-off agent (Rawls' max-min)",
+}
+
+
+class PlannerParams(ChoiceParams):
+    welfare: Literal["utilitarian", "nash", "egalitarian"] = Field(
+        "utilitarian", description="The welfare function the planner maximises over agents' true utilities."
+    )
+    decider: Literal["rule", "llm"] = Field("rule", description="Who decides: the argmax, or the scenario's LLM.")
+
+
+class Pick(BaseModel):
+    """The planner's decision."""
+
+    choice: str
+    reason: str = Field("", max_length=300, description="One sentence on why.")
+
+
+@register_institution("planner")
+class Planner(PolicyChoice):
+    """Chooses a market rule once, by a welfare function of the forecast true utilities."""
+
+    Params = PlannerParams
+
+    def setup(self) -> None:
+        super().setup()
+        self.invalid = 0
+        self.reason = ""
+        choice = self._llm_pick() if self.params.decider == "llm" else self.rule_pick()
+        self.adopt(choice)
+
+    def rule_pick(self) -> str:
+        return best_option(self.welfare_scores(self.params.welfare))
+
+    def rules(self) -> str:
+        p = self.params
+        who = "a planner" if p.decider == "rule" else "an AI planner"
+        return (f"Policy: before trade begins, {who} set the {p.setting} of the {p.target} to {self.in_force} "
+                f"(options: {', '.join(self.labels)}), choosing the option that maximises "
+                f"{WELFARE_TEXT[p.welfare]}.")
+
+    # -- the LLM planner -------------------------------------------------------------------------
+    def _llm_pick(self) -> str:
+        llm = self.model.spec.llm
+        schema = create_model("Pick", __base__=Pick, choice=(Literal[tuple(self.labels)], Field(
+            description=f"The {self.params.setting} you choose.")))
+        request = ChatRequest(
+            messages=({"role": "system", "content": self._instructions()},
+                      {"role": "user", "content": json.dumps(self._evidence(), sort_keys=True)}),
+            seed=derive_seed(self.model.seed, 0, "plan", 0),
+            schema=schema.model_json_schema(),
+            sampling=Sampling(temperature=llm.temperature, top_p=llm.top_p, max_tokens=llm.max_tokens),
+            tag={"agent_id": None, "step": 0, "phase": "plan"},
+        )
+        reply = self.model.llm.chat([request])[0]
+        try:
+            pick = schema.model_validate_json(reply.text)
+        except ValidationError:
+            self.invalid += 1
+            return self.in_force if self.in_force in self.settings else self.labels[0]
+        self.reason = pick.reason
+        return pick.choice
+
+    def _instructions(self) -> str:
+        p = self.params
+        return (f"{self.market.rules()}\n\nYou are the social planner. Choose the {p.setting} of the {p.target} "
+                f"from the options given, to maximise {WELFARE_TEXT[p.welfare]}. For each option you see every "
+                "group's forecast utility per agent and period, each group's size, the total and the worst-off "
+                "agent's utility. Answer in JSON with 'choice' and a one-sentence 'reason'.")
+
+    def _evidence(self) -> dict:
+        sizes: dict[str, int] = {}
+        for agent in self.model.active_agents():
+            sizes[agent.group] = sizes.get(agent.group, 0) + 1
+        return {
+            "group_sizes": sizes,
+            "options": {name: {"per_agent_by_group": self.group_means(o), "total": round(sum(o.true.values()), 2),
+                               "worst_off_agent": round(min(o.true.values()), 2)}
+                        for name, o in self.forecasts().items()},
+        }
+
+    def summary(self, model_table: pd.DataFrame, agent_table: pd.DataFrame) -> dict[str, float]:
+        return {**super().summary(model_table, agent_table), "planner_invalid": float(self.invalid)}
