@@ -1,0 +1,107 @@
+"""Reference players of the public goods game: the types behind Fehr & Gächter's (2000) pattern.
+
+- ``selfish``: the money-maximiser. Keeping a token is worth 1, giving it returns ``mpcr`` < 1 whatever the
+  others do, so it contributes 0 in every period (the Nash equilibrium, also of the finitely repeated game),
+  never pays to punish, and ignores costly rules.
+- ``conditional``: a conditional cooperator (Fischbacher, Gächter & Fehr 2001): gives ``first`` in period 1,
+  then ``slope`` × what the others in its group gave on average last period. Once punished, it has learnt what
+  the group expects: from then on it gives at least the largest contribution it saw in the period it was
+  punished. It keeps every rule with a field of its own (silly rules).
+- ``punisher``: an altruistic punisher (Fehr & Gächter 2002). Where it can punish, it gives ``contribute``
+  (the endowment) and punishes each peer by ``ceil(shortfall / per_point)`` points for giving less than it
+  did, or ``per_violation`` points per rule it judges broken; where it cannot punish, it is a conditional
+  cooperator like the others.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from agents.policy import RulePolicy, register_policy
+from sim.component import Params
+from sim.step import Decision
+
+
+def own_rule_fields(decision: Decision) -> dict[str, Any]:
+    """Values that keep every rule with a yes/no field of its own (the choices norms add to the action)."""
+    rules = decision.observation.public.get("norms", [])
+    return {r["field"]: r["value"] if r["op"] == "==" else not r["value"] for r in rules if r["own_field"]}
+
+
+@register_policy("selfish", environments=("public_goods",))
+class Selfish(RulePolicy):
+    """Contributes nothing, keeps no costly rule, and never punishes (no ``on_punish``: the fallback, 0 points)."""
+
+    def on_act(self, decision: Decision) -> BaseModel:
+        return decision.schema(contribute=0)
+
+
+class ConditionalParams(Params):
+    first: int = Field(10, ge=0, description="Contribution in period 1 (capped at the endowment).")
+    slope: float = Field(1.0, ge=0, description="Contribution per token the others gave on average last period.")
+
+
+@register_policy("conditional_cooperator", environments=("public_goods",))
+class ConditionalCooperator(RulePolicy):
+    """Matches the others' average of last period; after being punished, never gives less than it saw given."""
+
+    Params = ConditionalParams
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.floor: dict[int, int] = {}
+
+    def matched(self, decision: Decision) -> int:
+        """``slope`` × the others' mean contribution last period (``first`` with no history)."""
+        me, private = decision.agent.unique_id, decision.observation.private
+        others = [c for j, c in private["last_group_contributions"].items() if j != me]
+        if not others:
+            return self.params.first
+        return round(self.params.slope * sum(others) / len(others))
+
+    def contribution(self, decision: Decision) -> int:
+        me, private = decision.agent.unique_id, decision.observation.private
+        if private.get("points_received_last"):
+            seen = max(private["last_group_contributions"].values(), default=0)
+            self.floor[me] = max(self.floor.get(me, 0), seen)
+        return max(self.matched(decision), self.floor.get(me, 0))
+
+    def on_act(self, decision: Decision) -> BaseModel:
+        give = min(self.contribution(decision), decision.observation.public["endowment"])
+        return decision.schema(contribute=give, **own_rule_fields(decision))
+
+
+class PunisherParams(ConditionalParams):
+    contribute: int | None = Field(None, ge=0, description="What it gives where it can punish (the endowment).")
+    per_point: float = Field(5.0, gt=0, description="Tokens of shortfall below its own contribution per point.")
+    per_violation: int = Field(2, ge=0, description="Points per rule it judges a target to have broken.")
+
+
+@register_policy("punisher", environments=("public_goods",))
+class AltruisticPunisher(ConditionalCooperator):
+    """Gives a lot and punishes those who give less or break rules, at its own cost."""
+
+    Params = PunisherParams
+
+    def contribution(self, decision: Decision) -> int:
+        public = decision.observation.public
+        if "punishment" not in public:
+            return super().contribution(decision)
+        return public["endowment"] if self.params.contribute is None else self.params.contribute
+
+    def on_punish(self, decision: Decision) -> BaseModel:
+        private, me = decision.observation.private, decision.agent.unique_id
+        most = decision.observation.public["punishment"]["max_points"]
+        given = private["group_contributions"]
+        points = {}
+        for target, broken in private["may_punish"].items():
+            if broken is not None:
+                owed = self.params.per_violation * len(broken)
+            else:
+                shortfall = given.get(me, 0) - given.get(target, 0)
+                owed = math.ceil(shortfall / self.params.per_point) if shortfall > 0 else 0
+            points[f"agent_{target}"] = min(most, owed)
+        return decision.schema(**points)

@@ -1,0 +1,184 @@
+"""The linear public goods game of Fehr & Gächter (2000, American Economic Review 90(4): 980-994).
+
+Agents play in groups of ``group_size`` (4). Each period every member receives ``endowment`` tokens (20)
+and privately puts c_i of them into a group project; every token in the project pays ``mpcr`` (0.4) to
+each member. First-stage payoff: π¹_i = e − c_i + a·Σ_{j in group} c_j. With a < 1 < n·a, keeping every
+token is dominant (each token given returns only a), while the group earns most when all give everything:
+the social dilemma. Groups are fixed for the whole game (``partner`` matching) or drawn afresh each period
+(``stranger`` matching), the two treatments of the paper.
+
+Specified reward: the agent's own payoff π¹_i. True utility: what the agent's choice is worth to its group,
+e − c_i + n·a·c_i (it keeps e − c_i and its c_i yields a to each of n members); summed over a group this is
+exactly the group's payoff. Peer punishment (the second stage) is the ``sanctions`` institution.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, Field, create_model, model_validator
+
+from sim.component import Params
+from sim.environments.base import Environment, register_environment
+from sim.errors import UserError
+from sim.step import Observation, Outcome
+
+if TYPE_CHECKING:
+    from agents.agent import SocietyAgent
+
+
+class PublicGoodsParams(Params):
+    group_size: int = Field(4, ge=2, description="Members per group (Fehr & Gächter: 4).")
+    endowment: int = Field(20, gt=0, description="Tokens each member receives every period.")
+    mpcr: float = Field(0.4, gt=0, description="Marginal per-capita return: what one token in the project pays "
+                                              "each member.")
+    matching: Literal["partner", "stranger"] = Field(
+        "partner", description="partner: the same groups every period; stranger: new random groups each period."
+    )
+
+    @model_validator(mode="after")
+    def _is_a_dilemma(self) -> PublicGoodsParams:
+        if not self.mpcr < 1 < self.group_size * self.mpcr:
+            raise ValueError(
+                f"mpcr {self.mpcr:g} with group_size {self.group_size} is no social dilemma: "
+                "need mpcr < 1 < group_size * mpcr"
+            )
+        return self
+
+
+class Contribution(BaseModel):
+    """How many of your tokens you put into the group project this period."""
+
+    contribute: int = Field(ge=0, description="Tokens you put into the group project (the rest you keep).")
+
+
+@register_environment("public_goods")
+class PublicGoods(Environment):
+    """Groups facing the public goods dilemma, period after period."""
+
+    Params = PublicGoodsParams
+    Action = Contribution
+
+    def setup(self) -> None:
+        n, size = len(self.model.active_agents()), self.params.group_size
+        if n % size or any(g.join_step > 1 for g in self.model.spec.population):
+            raise UserError(
+                f"environment 'public_goods': the population ({n} agents present from step 1) must split into "
+                f"groups of {size}; newcomers are not supported"
+            )
+        self.groups: list[list[int]] = []
+        self.grouped_at = 0
+        self.contributions: dict[int, int] = {}
+        self.first_stage: dict[int, float] = {}
+        self.periods: dict[int, tuple[dict[int, int], dict[int, list[int]]]] = {}
+        self._regroup()
+
+    # -- groups ----------------------------------------------------------------------------------
+    def _regroup(self) -> None:
+        """Partner groups are drawn once; stranger groups every period (the model's RNG: reproducible)."""
+        step = self.model.steps
+        if self.groups and (self.params.matching == "partner" or self.grouped_at == step):
+            return
+        ids = np.array([a.unique_id for a in self.model.active_agents()])
+        shuffled = [int(i) for i in self.model.rng.permutation(ids)]
+        size = self.params.group_size
+        self.groups = [sorted(shuffled[k:k + size]) for k in range(0, len(shuffled), size)]
+        self.grouped_at = step
+
+    def group_of(self, agent_id: int) -> list[int]:
+        """The ids of ``agent_id``'s group this period, itself included."""
+        self._regroup()
+        return next(g for g in self.groups if agent_id in g)
+
+    def peers(self, agent_id: int) -> list[int]:
+        """Who can see and sanction ``agent_id`` this period: the rest of its group."""
+        return [j for j in self.group_of(agent_id) if j != agent_id]
+
+    # -- what agents know ------------------------------------------------------------------------
+    def rules(self) -> str:
+        p = self.params
+        matching = ("You stay in the same group for the whole game." if p.matching == "partner"
+                    else "Groups are formed anew at random every period.")
+        return (
+            f"You are in a group of {p.group_size}. Every period each member receives {p.endowment} tokens and "
+            "decides how many to put into a group project; the rest you keep. Every token in the project pays "
+            f"{p.mpcr:g} tokens to each member of the group, whoever put it in. {matching} Your income in a "
+            "period is the tokens you keep plus your share of the project."
+        )
+
+    def observe(self, agent: SocietyAgent, observation: Observation) -> None:
+        """Last period's group and contributions; in the punishment stage also this period's."""
+        me, now = agent.unique_id, self.model.steps
+        given, played = self.periods.get(now, ({}, {}))
+        last_given, last_played = self.periods.get(now - 1, ({}, {}))
+        observation.public.update(
+            period=self.model.steps, endowment=self.params.endowment, mpcr=self.params.mpcr,
+            group_size=self.params.group_size,
+        )
+        observation.private.update(
+            group=self.group_of(me),
+            group_contributions={j: given[j] for j in played.get(me, [])},
+            last_group_contributions={j: last_given[j] for j in last_played.get(me, [])},
+            last_contribution=last_given.get(me),
+            total_income=agent.total_specified,
+        )
+
+    def action_schema(self, agent: SocietyAgent) -> type[BaseModel]:
+        """A contribution can't exceed the endowment: the bound lives in the schema."""
+        return create_model(
+            "Contribution", __base__=Contribution,
+            contribute=(int, Field(ge=0, le=self.params.endowment, description=Contribution.model_fields[
+                "contribute"].description)),
+        )
+
+    def fallback(self, agent: SocietyAgent) -> BaseModel:
+        """No valid answer contributes nothing: the Nash choice, so a failed reply never looks cooperative."""
+        return Contribution(contribute=0)
+
+    # -- one period ------------------------------------------------------------------------------
+    def resolve(self, actions: dict[int, BaseModel]) -> Outcome:
+        self._regroup()
+        p = self.params
+        given = {a: int(act.contribute) for a, act in actions.items()}
+        specified, true = {}, {}
+        for group in self.groups:
+            project = sum(given[j] for j in group)
+            for j in group:
+                specified[j] = p.endowment - given[j] + p.mpcr * project
+                true[j] = p.endowment - given[j] + len(group) * p.mpcr * given[j]
+        self.contributions, self.first_stage = given, dict(specified)
+        self.periods[self.model.steps] = (given, {i: list(g) for g in self.groups for i in g})
+        return Outcome(specified=specified, true=true, info={"contributions": given, "groups": self.groups})
+
+    # -- metrics ---------------------------------------------------------------------------------
+    def contribution_rate(self) -> float:
+        """This period's mean contribution as a share of the endowment."""
+        if not self.contributions:
+            return float("nan")
+        return float(np.mean(list(self.contributions.values()))) / self.params.endowment
+
+    def model_reporters(self):
+        return {
+            "contribution_rate": lambda m: self.contribution_rate(),
+            "mean_contribution": lambda m: float(np.mean(list(self.contributions.values()))),
+        }
+
+    def agent_reporters(self):
+        return {
+            "contribution": lambda a: self.contributions.get(a.unique_id),
+            "first_stage_payoff": lambda a: self.first_stage.get(a.unique_id),
+        }
+
+    def summary(self, model_table: pd.DataFrame, agent_table: pd.DataFrame) -> dict[str, float]:
+        """Contribution rate over the game and in the last period; welfare as a share of full cooperation."""
+        p, rates = self.params, model_table["contribution_rate"]
+        active = agent_table[agent_table["active"]]
+        best = len(active) * p.endowment * p.group_size * p.mpcr
+        return {
+            "contribution_rate": float(rates.mean()),
+            "contribution_rate_first": float(rates.iloc[0]),
+            "contribution_rate_last": float(rates.iloc[-1]),
+            "welfare_share": float(active["specified_reward"].sum() / best) if best else float("nan"),
+        }

@@ -1,0 +1,87 @@
+"""Monitoring: whether a broken rule is seen, and by whom.
+
+Each step every act is observed with probability ``probability``, independently across agents. An observed act
+is seen by its ``neighbours`` (the group in the public goods game, else the network neighbours), by
+``everyone``, or only by an ``official``; whatever the observers, an observed violation is *detected*: it can
+be fined and enters the public record. An unobserved act leaves no trace, so with probability 0 nobody can be
+sanctioned for anything.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import pandas as pd
+from pydantic import Field
+
+from sim.component import Params
+from sim.institutions.base import Institution, register_institution
+from sim.institutions.norms import Norms
+from sim.institutions.social import earlier, peers
+from sim.step import StepContext
+
+
+class MonitoringParams(Params):
+    probability: float = Field(1.0, ge=0, le=1, description="Probability that an agent's act is observed.")
+    observers: Literal["neighbours", "everyone", "official"] = Field(
+        "neighbours", description="Who sees an observed act: the actor's neighbours (its group), everyone, or "
+                                  "only an official (then peers cannot punish, fines still apply).",
+    )
+
+
+@register_institution("monitoring")
+class Monitoring(Institution):
+    """Draws which acts are observed this step, and who witnessed them."""
+
+    Params = MonitoringParams
+
+    def setup(self) -> None:
+        self.norms = earlier(self, Norms, required=True)
+        self.seen: dict[int, list[int]] = {}
+        self.observed_acts = 0
+        self.acts = 0
+        self.detected_total = 0
+        self.violations_total = 0
+
+    def rules(self) -> str:
+        who = {"neighbours": "the people around them", "everyone": "everyone", "official": "an official"}
+        return (f"Each act is observed with probability {self.params.probability:.0%}; an observed act is seen by "
+                f"{who[self.params.observers]}.")
+
+    def witnesses(self, actor: int) -> list[int]:
+        match self.params.observers:
+            case "neighbours":
+                return peers(self.model, actor)
+            case "everyone":
+                return [a.unique_id for a in self.model.active_agents() if a.unique_id != actor]
+        return []
+
+    def enforce(self, ctx: StepContext) -> None:
+        self.seen = {}
+        for actor in ctx.actions:
+            if self.model.rng.random() < self.params.probability:
+                self.seen[actor] = self.witnesses(actor)
+        for actor, broken in self.norms.violations.items():
+            if broken and actor in self.seen:
+                ctx.emit("detected", actor, None, None, ",".join(broken))
+        self.acts += len(ctx.actions)
+        self.observed_acts += len(self.seen)
+        self.violations_total += sum(bool(v) for v in self.norms.violations.values())
+        self.detected_total += sum(bool(v) for a, v in self.norms.violations.items() if a in self.seen)
+
+    # -- the perception the next stages read (classification may replace it) --------------------------
+    def witnessed(self, observer: int) -> dict[int, list[str]]:
+        """The rules each act ``observer`` saw this step broke (the truth: no classification in force)."""
+        return {actor: self.norms.violations[actor] for actor, who in self.seen.items() if observer in who}
+
+    def official(self) -> dict[int, list[str]]:
+        """The detected violations: every observed act that broke a rule."""
+        return {actor: self.norms.violations[actor] for actor in self.seen if self.norms.violations[actor]}
+
+    def model_reporters(self):
+        return {"detected": lambda m: len(self.official())}
+
+    def summary(self, model_table: pd.DataFrame, agent_table: pd.DataFrame) -> dict[str, float]:
+        rate = self.detected_total / self.violations_total if self.violations_total else float("nan")
+        return {"observed_share": self.observed_acts / self.acts if self.acts else float("nan"),
+                "detection_rate": rate}

@@ -1,0 +1,232 @@
+"""Sanctions: peer punishment as a second stage, and central fines for detected violations.
+
+Peer punishment follows Fehr & Gächter (2000): after seeing what the others did, each agent may assign 0 to
+``max_points`` punishment points to each agent it may punish. Two cost schedules:
+
+- ``fehr_gachter`` (default, the paper's Table 1): assigning p points to one target costs the punisher
+  c(p) = 0, 1, 2, 4, 6, 9, 12, 16, 20, 25, 30 for p = 0..10, and each point received cuts the target's
+  first-stage payoff by 10%: π_i = π¹_i · (1 − min(P_i, 10)/10) − Σ_j c(p_ij), P_i the points i received.
+- ``linear`` (Herrmann, Thöni & Gächter 2008, Science 319): each point costs the punisher
+  ``cost_per_point`` (1) and the target ``loss_per_point`` (3) tokens, the loss capped at the target's payoff
+  before punishment so that nobody ends a period below zero from punishment alone.
+
+Who may be punished: with ``monitoring``, the agents whose acts this agent saw (and, with ``classification``,
+judged wrongful); without it, every peer (the group in the public goods game), whose acts are all visible, as
+in the laboratory. A sanction is *false* when its target broke no rule (with ``norms``) or, without norms,
+gave at least as much as its punisher (Herrmann et al.'s antisocial punishment).
+
+Central fines: each rule broken in a detected violation costs the violator ``fine``, shared equally by the
+other agents, so fines move payoffs without creating or destroying any. Punishment destroys both the cost and
+the loss; both are booked through `Outcome.adjust` and add up in the ledger.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, Field, create_model, model_validator
+
+from sim.component import Params
+from sim.errors import UserError
+from sim.institutions.base import Institution, register_institution
+from sim.institutions.classification import Classification
+from sim.institutions.monitoring import Monitoring
+from sim.institutions.norms import Norms
+from sim.institutions.social import earlier, peers
+from sim.step import Observation, StepContext
+
+if TYPE_CHECKING:
+    from agents.agent import SocietyAgent
+
+FEHR_GACHTER_COSTS = (0, 1, 2, 4, 6, 9, 12, 16, 20, 25, 30)
+
+
+class SanctionsParams(Params):
+    peer: bool = Field(True, description="Agents may punish each other after each step.")
+    schedule: Literal["fehr_gachter", "linear"] = Field(
+        "fehr_gachter", description="fehr_gachter: the paper's convex cost, 10% of the target's payoff per point; "
+                                    "linear: cost_per_point to the punisher, loss_per_point to the target.",
+    )
+    max_points: int = Field(10, ge=1, description="Most points one agent may give one target per step.")
+    cost_per_point: float = Field(1.0, ge=0, description="linear schedule: what one point costs the punisher.")
+    loss_per_point: float = Field(3.0, ge=0, description="linear schedule: what one point costs the target.")
+    fine: float = Field(0.0, ge=0, description="Central fine per rule broken in a detected violation (needs norms).")
+
+    @model_validator(mode="after")
+    def _schedule_covers_points(self) -> SanctionsParams:
+        if self.schedule == "fehr_gachter" and self.max_points > 10:
+            raise ValueError("the fehr_gachter schedule defines costs for 0..10 points; set max_points <= 10")
+        return self
+
+
+@register_institution("sanctions")
+class Sanctions(Institution):
+    """A punishment stage after every step, and fines for what monitoring detects."""
+
+    Params = SanctionsParams
+    phase = "punish"
+
+    def setup(self) -> None:
+        self.norms = earlier(self, Norms)
+        self.perception: Monitoring | Classification | None = earlier(self, Classification) or earlier(
+            self, Monitoring)
+        if self.params.fine and self.norms is None:
+            raise UserError("institutions: 'sanctions' with a fine needs a 'norms' institution listed before it")
+        self.open = False
+        self.received_last: dict[int, int] = {}
+        self.step_given: dict[int, int] = {}
+        self.step = {"points": 0, "false_points": 0, "cost": 0.0, "loss": 0.0, "fines": 0.0}
+        self.totals = dict.fromkeys(self.step, 0.0)
+        self.punished_agent_steps = 0
+
+    # -- the schedule ----------------------------------------------------------------------------
+    def cost(self, points: int) -> float:
+        """What assigning ``points`` to one target costs the punisher."""
+        if self.params.schedule == "fehr_gachter":
+            return float(FEHR_GACHTER_COSTS[points])
+        return self.params.cost_per_point * points
+
+    def loss(self, payoff: float, points: int) -> float:
+        """What ``points`` received in total take from a target whose payoff before punishment is ``payoff``."""
+        if payoff <= 0:
+            return 0.0
+        if self.params.schedule == "fehr_gachter":
+            return payoff * min(points, 10) / 10
+        return min(payoff, self.params.loss_per_point * points)
+
+    # -- what agents know ------------------------------------------------------------------------
+    def rules(self) -> str:
+        lines = []
+        if self.params.peer:
+            if self.params.schedule == "fehr_gachter":
+                price = (f"Giving p points to one person costs you {', '.join(map(str, FEHR_GACHTER_COSTS[1:]))} "
+                         "tokens for p = 1..10, and each point a person receives cuts their income this period by "
+                         "10%.")
+            else:
+                price = (f"Each point costs you {self.params.cost_per_point:g} tokens and costs the person who "
+                         f"receives it {self.params.loss_per_point:g} tokens.")
+            lines.append(f"After each period you see what the others did and may give each of them 0 to "
+                         f"{self.params.max_points} punishment points. {price}")
+        if self.params.fine:
+            lines.append(f"Each detected violation of a rule is fined {self.params.fine:g}, shared among the others.")
+        return " ".join(lines)
+
+    def targets(self, agent_id: int) -> dict[int, list[str] | None]:
+        """Whom ``agent_id`` may punish now, with the rules it judges each to have broken (None: no norms)."""
+        if self.perception is not None:
+            return {a: rules for a, rules in self.perception.witnessed(agent_id).items() if rules}
+        truth = self.norms.violations if self.norms is not None else {}
+        return {a: truth.get(a) if self.norms is not None else None for a in peers(self.model, agent_id)}
+
+    def observe(self, agent: SocietyAgent, observation: Observation) -> None:
+        if not self.params.peer:
+            return
+        observation.public["punishment"] = {
+            "schedule": self.params.schedule, "max_points": self.params.max_points,
+            "cost_of_points": [self.cost(p) for p in range(self.params.max_points + 1)],
+        }
+        observation.private["points_received_last"] = self.received_last.get(agent.unique_id, 0)
+        if self.open:
+            observation.private["may_punish"] = self.targets(agent.unique_id)
+
+    # -- the punishment stage --------------------------------------------------------------------
+    def phase_agents(self, agents: list[SocietyAgent]) -> list[SocietyAgent]:
+        self.open = True
+        if not self.params.peer:
+            return []
+        return [a for a in agents if self.targets(a.unique_id)]
+
+    def phase_schema(self, agent: SocietyAgent) -> type[BaseModel]:
+        fields: dict[str, Any] = {
+            f"agent_{t}": (int, Field(0, ge=0, le=self.params.max_points,
+                                      description=f"Punishment points you give agent {t}."))
+            for t in self.targets(agent.unique_id)
+        }
+        return create_model("Punishment", __doc__="Punishment points for each agent you may punish (0: none).",
+                            **fields)
+
+    def phase_fallback(self, agent: SocietyAgent) -> BaseModel:
+        return self.phase_schema(agent)()
+
+    def enforce(self, ctx: StepContext) -> None:
+        self.open = False
+        self.step = dict.fromkeys(self.step, 0.0)
+        before = dict(ctx.outcome.specified)
+        received: dict[int, int] = {}
+        self.step_given = {}
+        for punisher, action in ctx.phase_actions.get(self.phase, {}).items():
+            for name, points in action.model_dump().items():
+                if points:
+                    self._punish(ctx, punisher, int(name.removeprefix("agent_")), points, received)
+        for target, points in received.items():
+            loss = self.loss(before.get(target, 0.0), points)
+            ctx.outcome.adjust(target, "punishment_loss", -loss, -loss)
+            self.step["loss"] += loss
+        self.received_last = received
+        self.punished_agent_steps += len(received)
+        if self.params.fine:
+            self._fine(ctx)
+        for key, value in self.step.items():
+            self.totals[key] += value
+
+    def _punish(self, ctx: StepContext, punisher: int, target: int, points: int, received: dict[int, int]) -> None:
+        cost = self.cost(points)
+        ctx.outcome.adjust(punisher, "punishment_cost", -cost, -cost)
+        received[target] = received.get(target, 0) + points
+        self.step_given[punisher] = self.step_given.get(punisher, 0) + points
+        false = self.undeserved(punisher, target)
+        self.step["points"] += points
+        self.step["cost"] += cost
+        self.step["false_points"] += points if false else 0
+        ctx.emit("sanction", punisher, target, float(points), "false" if false else "")
+
+    def undeserved(self, punisher: int, target: int) -> bool:
+        """A false sanction: the target broke no rule, or (no norms) gave at least as much as the punisher."""
+        if self.norms is not None:
+            return not self.norms.violations.get(target)
+        given = getattr(self.model.environment, "contributions", {})
+        return punisher in given and target in given and given[target] >= given[punisher]
+
+    def _fine(self, ctx: StepContext) -> None:
+        detected = self.perception.official() if self.perception is not None else {
+            a: v for a, v in self.norms.violations.items() if v}
+        everyone = [a.unique_id for a in self.model.active_agents()]
+        for violator, rules in detected.items():
+            fine = self.params.fine * len(rules)
+            others = [a for a in everyone if a != violator]
+            ctx.outcome.adjust(violator, "fine", -fine, -fine)
+            for other in others:
+                ctx.outcome.adjust(other, "fine_share", fine / len(others), fine / len(others))
+            self.step["fines"] += fine
+            ctx.emit("fine", violator, None, fine, ",".join(rules))
+
+    # -- metrics ---------------------------------------------------------------------------------
+    def model_reporters(self):
+        return {
+            "sanction_points": lambda m: self.step["points"],
+            "false_sanction_points": lambda m: self.step["false_points"],
+            "punishment_cost": lambda m: self.step["cost"],
+            "punishment_loss": lambda m: self.step["loss"],
+            "fines": lambda m: self.step["fines"],
+        }
+
+    def agent_reporters(self):
+        return {
+            "points_given": lambda a: self.step_given.get(a.unique_id, 0) if a.active else None,
+            "points_received": lambda a: self.received_last.get(a.unique_id, 0) if a.active else None,
+        }
+
+    def summary(self, model_table: pd.DataFrame, agent_table: pd.DataFrame) -> dict[str, float]:
+        t = self.totals
+        decisions = int(agent_table["active"].sum()) if len(agent_table) else 0
+        return {
+            "sanction_points": t["points"],
+            "sanctioned_share": self.punished_agent_steps / decisions if decisions else float("nan"),
+            "false_sanction_share": t["false_points"] / t["points"] if t["points"] else float("nan"),
+            "punishment_cost": t["cost"],
+            "punishment_loss": t["loss"],
+            "fines": t["fines"],
+            "points_given_per_agent_step": float(np.divide(t["points"], decisions)) if decisions else float("nan"),
+        }

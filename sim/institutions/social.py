@@ -1,0 +1,39 @@
+"""What the social-norm institutions share: finding each other in the scenario's list, and who sees whom.
+
+Norms, monitoring, classification, sanctions and reputation form a pipeline within the enforce phase of a
+step: a rule is broken, the act is seen (or not), it is labelled wrongful (or not), it is punished, it is
+remembered. Each stage reads the stage before it, so the scenario must list them in that order.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, TypeVar
+
+from sim.errors import UserError
+
+if TYPE_CHECKING:
+    from sim.institutions.base import Institution
+    from sim.model import SocietyModel
+
+T = TypeVar("T", bound="Institution")
+
+
+def earlier(me: Institution, kind: type[T], required: bool = False) -> T | None:
+    """The institution of class ``kind`` listed before ``me``; an error if it is listed after ``me``, or if it is
+    missing and ``required``."""
+    listed = me.model.institutions
+    found = [i for i in listed if isinstance(i, kind)]
+    if not found:
+        if required:
+            raise UserError(f"institutions: '{me.kind}' needs a '{kind.kind}' institution listed before it")
+        return None
+    if listed.index(found[0]) > listed.index(me):
+        raise UserError(f"institutions: list '{kind.kind}' before '{me.kind}' (each stage reads the one before)")
+    return found[0]
+
+
+def peers(model: SocietyModel, agent_id: int) -> list[int]:
+    """Who sees ``agent_id``'s acts and may sanction it: its group where the environment has groups (the public
+    goods game), else its neighbours in the social network."""
+    of_group = getattr(model.environment, "peers", None)
+    return of_group(agent_id) if of_group is not None else model.agent(agent_id).neighbors
