@@ -21,6 +21,8 @@ _EXPORTS = {
     "simulate": "sim.runner",
     "RunResult": "sim.runner",
     "UserError": "sim.errors",
+    "sweep": "sim.sweeps.api",
+    "read_results": "sim.sweeps.results",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -47,7 +47,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="alignsim", description="Run, validate, sweep, serve and inspect alignsim scenarios.")
+    parser = argparse.ArgumentParser(
+        prog="alignsim", description="Run, validate, sweep, serve and inspect alignsim scenarios."
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run_parser = commands.add_parser("run", help="run one scenario and write a run directory")
@@ -70,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     from sim.transcript import add_transcript_parser
 
     add_transcript_parser(commands)
+    from sim.sweeps.commands import add_plot_parser, add_sweep_parser
+
+    add_sweep_parser(commands)
+    add_plot_parser(commands)
     return parser
 
 

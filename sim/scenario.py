@@ -33,6 +33,7 @@ from sim.llm.config import LLMConfig
 from sim.registry import Registry
 from sim.scenario_errors import format_errors, parse_yaml
 from sim.scenario_files import ScenarioFile
+from sim.sweeps.spec import SweepSpec
 
 
 class Strict(BaseModel):
@@ -135,7 +136,7 @@ class Scenario(Strict):
     llm: LLMConfig = Field(default_factory=LLMConfig)
     talk: TalkSpec = Field(default_factory=TalkSpec)
     output: OutputSpec = Field(default_factory=OutputSpec)
-    sweep: dict[str, Any] | None = Field(None, description="Parameter sweep (see docs/sweeps.md).")
+    sweep: SweepSpec | None = Field(None, description="Parameter sweep for `alignsim sweep` (see docs/sweeps.md).")
 
     @model_validator(mode="after")
     def _groups_fit(self) -> Scenario:

@@ -1,0 +1,69 @@
+"""One vLLM server and one reply cache for every cell of a sweep.
+
+Cells of an LLM scenario send their requests to one OpenAI-compatible server, so requests of concurrent
+cells meet in the server's continuous batching, and read and write one SQLite cache (WAL, busy timeout:
+safe across processes). The server is the one given (``--server`` or ``llm.base_url``) or, when the
+scenario asks for an in-process engine, one the sweep starts and stops.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+from sim.errors import UserError
+from sim.scenario import Scenario
+
+
+def check_server(url: str) -> None:
+    """Fail with a message when nothing answers at ``url`` (any HTTP reply counts as an answer)."""
+    try:
+        httpx.get(f"{url.rstrip('/')}/health", timeout=5.0)
+    except httpx.HTTPError as exc:
+        raise UserError(f"--server {url}: not reachable ({type(exc).__name__}: {exc})") from None
+
+
+def cache_override(scenario: Scenario) -> list[str]:
+    """Pin a relative cache path to this directory: Ray workers run elsewhere, and all cells share one file."""
+    cache = scenario.llm.cache
+    if not scenario.uses_llm() or cache is None or Path(cache).is_absolute():
+        return []
+    return [f"llm.cache={Path(cache).resolve()}"]
+
+
+def server_url(scenarios: list[Scenario], given: str | None) -> str | None:
+    """The server the cells share if one is known now; checks that it answers."""
+    llm = [s for s in scenarios if s.uses_llm()]
+    url = given or next((s.llm.base_url for s in llm if s.llm.base_url), None)
+    if url:
+        check_server(url)
+    return url
+
+
+def needs_own_server(scenarios: list[Scenario], url: str | None) -> bool:
+    """Whether cells would each start an in-process engine: then the sweep starts one server for all."""
+    return url is None and any(s.uses_llm() and s.llm.backend == "vllm" for s in scenarios)
+
+
+@contextlib.contextmanager
+def shared_server(scenarios: list[Scenario], log_path: Path) -> Iterator[str]:
+    """Start one vLLM server for the scenarios' model; all of them must use the same model."""
+    from sim.llm.server import VLLMServer
+
+    llm = [s.llm for s in scenarios if s.uses_llm()]
+    models = sorted({c.model for c in llm})
+    if len(models) > 1:
+        raise UserError(f"a sweep shares one vLLM server, but llm.model varies: {', '.join(models)}")
+    first = llm[0]
+    server = VLLMServer(
+        first.model,
+        max_num_batched_tokens=first.max_num_batched_tokens,
+        max_model_len=max(c.max_model_len for c in llm),
+        kv_cache_gib=first.kv_cache_gib,
+        log_path=log_path,
+    )
+    with server:
+        yield server.url

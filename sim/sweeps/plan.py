@@ -1,0 +1,142 @@
+"""From a sweep spec to cells: every grid point crossed with every sampled point, each replicated.
+
+A cell's identity is a hash of the base scenario, its overrides and its seed: rerunning a sweep finds the
+cells already done by their ids, and a changed base scenario gives new ids instead of stale results.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sim.scenario import Scenario
+from sim.sweeps.source import ScenarioSource
+from sim.sweeps.spec import Range, SampleSpec, SweepSpec
+
+# Fields that change where or how a run is computed, not what it computes: left out of a cell's identity.
+_NOT_IDENTITY = {
+    "sweep": True,
+    "output": True,
+    "seed": True,
+    "llm": {"base_url", "cache", "max_concurrency", "timeout_s", "retries"},
+}
+
+
+def replication_seed(base_seed: int, replication: int) -> int:
+    """Replication 0 runs on the base seed (as ``alignsim run`` would); later ones on hashes of it.
+
+    The same replication gets the same seed in every cell (common random numbers), so differences between
+    cells are not drowned in seed noise.
+    """
+    if replication == 0:
+        return base_seed
+    blob = f"alignsim-sweep:{base_seed}:{replication}".encode()
+    return int.from_bytes(hashlib.blake2b(blob, digest_size=8).digest(), "big") % (2**31 - 1)
+
+
+def assignment(path: str, value: Any) -> str:
+    """``path=value`` in the ``--set`` syntax; JSON is valid YAML, so every value reads back unchanged."""
+    return f"{path}={json.dumps(value)}"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One run of the sweep: a point in parameter space and a replication seed."""
+
+    index: int
+    point: int
+    params: dict[str, Any]
+    replication: int
+    seed: int
+    cell_id: str
+
+    def overrides(self) -> list[str]:
+        return [assignment(p, v) for p, v in self.params.items()]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The cells of a sweep and the scenario of each point (the cells of a point share it)."""
+
+    parameters: list[str]
+    cells: list[Cell]
+    scenarios: list[Scenario]
+
+    def scenario_of(self, cell: Cell) -> Scenario:
+        return self.scenarios[cell.point]
+
+
+def sample_points(sample: SampleSpec, seed: int) -> list[dict[str, Any]]:
+    """``sample.n`` points over the ranges: uniform draws, or a Latin hypercube (one draw per stratum and axis)."""
+    rng = np.random.default_rng(seed)
+    paths = list(sample.ranges)
+    if sample.method == "lhs":
+        units = np.column_stack([(rng.permutation(sample.n) + rng.random(sample.n)) / sample.n for _ in paths])
+    else:
+        units = rng.random((sample.n, len(paths)))
+    return [{p: _scale(sample.ranges[p], float(u)) for p, u in zip(paths, row, strict=True)} for row in units]
+
+
+def _scale(r: Range, unit: float) -> int | float:
+    """Map a unit-interval draw onto a range (integers: equal-width bins over low..high inclusive)."""
+    if r.integer:
+        return int(min(r.high, math.floor(r.low + unit * (r.high - r.low + 1))))
+    if r.log:
+        return float(math.exp(math.log(r.low) + unit * (math.log(r.high) - math.log(r.low))))
+    return float(r.low + unit * (r.high - r.low))
+
+
+def build_plan(source: ScenarioSource, spec: SweepSpec, origins: dict[tuple, str] | None = None) -> Plan:
+    """Every cell of the sweep, each point validated against the scenario like a ``--set`` override.
+
+    ``origins`` names where a sweep entry came from when not from the file (e.g. ``--grid ...``).
+    """
+    base = source.base()
+    _check_values(source, spec, origins or {})
+    seed = base.seed if spec.seed is None else spec.seed
+    grid = [dict(zip(spec.grid, values, strict=True)) for values in itertools.product(*spec.grid.values())]
+    samples = sample_points(spec.sample, seed) if spec.sample else [{}]
+    points = [{**g, **s} for g in grid for s in samples]
+    cells_source = source.without_sweep()
+    scenarios = []
+    for point in points:
+        overrides = [assignment(p, v) for p, v in point.items()]
+        label = f"{source.source}: sweep point {', '.join(overrides) or '(base)'}"
+        scenarios.append(cells_source.resolve(overrides, label))
+    digest = _digest(base)
+    cells = [
+        _cell(i * spec.replications + r, i, point, r, replication_seed(seed, r), digest)
+        for i, point in enumerate(points)
+        for r in range(spec.replications)
+    ]
+    return Plan(spec.parameters(), cells, scenarios)
+
+
+def _cell(index: int, point: int, params: dict[str, Any], replication: int, seed: int, digest: str) -> Cell:
+    identity = json.dumps({"base": digest, "params": sorted(params.items()), "seed": seed}, sort_keys=True)
+    cell_id = hashlib.sha256(identity.encode()).hexdigest()[:16]
+    return Cell(index, point, params, replication, seed, cell_id)
+
+
+def _digest(base: Scenario) -> str:
+    dumped = base.model_dump(mode="json", exclude=_NOT_IDENTITY)
+    return hashlib.sha256(json.dumps(dumped, sort_keys=True).encode()).hexdigest()
+
+
+def _check_values(source: ScenarioSource, spec: SweepSpec, origins: dict[tuple, str]) -> None:
+    """Each swept value alone must make a valid scenario; the message names the sweep entry at fault."""
+    cells = source.without_sweep()
+    entries: list[tuple[tuple, str, Any]] = [(("sweep", "grid", p), p, v) for p, vs in spec.grid.items() for v in vs]
+    if spec.sample:
+        for path, r in spec.sample.ranges.items():
+            ends = (int(r.low), int(r.high)) if r.integer else (r.low, r.high)
+            entries += [(("sweep", "sample", "ranges", path), path, end) for end in ends]
+    for loc, path, value in entries:
+        where = origins.get(loc) or f"{source.line_of(loc)}: {'.'.join(loc[:-1])} '{path}'"
+        cells.resolve([assignment(path, value)], f"{where}: value {json.dumps(value)}")

@@ -1,0 +1,111 @@
+"""The ``sweep:`` block of a scenario file: which fields vary, over which values, how often.
+
+Only pydantic here: `sim.scenario` imports this module, so it must not import the scenario back.
+Whether each dotted path names a real scenario field is checked later, against the scenario itself
+(`sim.sweeps.plan`), exactly like a ``--set`` override.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# Fields a sweep may not vary: the seed comes from replications, and a sweep cannot sweep itself.
+RESERVED = ("seed", "sweep")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def check_path(path: str) -> str:
+    """A dotted scenario path such as ``environment.completeness`` or ``institutions.0.error_rate``."""
+    parts = path.split(".")
+    if not path or any(not p.strip() for p in parts):
+        raise ValueError(f"'{path}' is not a dotted path like environment.completeness")
+    if parts[0] in RESERVED:
+        hint = "set sweep.replications and sweep.seed instead" if parts[0] == "seed" else "a sweep cannot vary itself"
+        raise ValueError(f"'{path}' cannot be swept: {hint}")
+    return path
+
+
+class Range(_Strict):
+    """A sampled interval ``[low, high]``; integers when both ends are integers, log-uniform if ``log``."""
+
+    low: float
+    high: float
+    integer: bool = False
+    log: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _pair(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            if len(value) != 2:
+                raise ValueError(f"a range is [low, high], got {len(value)} values")
+            low, high = value
+            both_int = all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+            return {"low": low, "high": high, "integer": both_int}
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Range:
+        if not self.low < self.high:
+            raise ValueError(f"low must be below high, got [{self.low:g}, {self.high:g}]")
+        if self.log and self.low <= 0:
+            raise ValueError(f"a log range needs low > 0, got {self.low:g}")
+        return self
+
+
+class SampleSpec(_Strict):
+    """``n`` points drawn from the ranges: independent uniform (random) or a Latin hypercube (lhs)."""
+
+    method: Literal["random", "lhs"] = Field(
+        "lhs", description="random: independent uniform draws; lhs: Latin hypercube."
+    )
+    n: int = Field(ge=1, description="Number of sampled points.")
+    ranges: dict[str, Range] = Field(min_length=1, description="Dotted path -> [low, high].")
+
+    @field_validator("ranges")
+    @classmethod
+    def _paths(cls, ranges: dict[str, Range]) -> dict[str, Range]:
+        for path in ranges:
+            check_path(path)
+        return ranges
+
+
+class SweepSpec(_Strict):
+    """A sweep: the grid's product, crossed with the samples, each run ``replications`` times."""
+
+    grid: dict[str, list[Any]] = Field(default_factory=dict, description="Dotted path -> the values to try.")
+    sample: SampleSpec | None = Field(None, description="Points sampled from ranges (crossed with the grid).")
+    replications: int = Field(1, ge=1, description="Runs per point, each with its own seed derived from `seed`.")
+    seed: int | None = Field(
+        None, ge=0, description="Base seed of replications and samples; the scenario's seed if unset."
+    )
+    dir: str = Field("sweeps", description="Folder under which the sweep directory <dir>/<name> is created.")
+    run_plots: bool = Field(False, description="Write each run's own plots (about a second per run).")
+
+    @field_validator("grid")
+    @classmethod
+    def _grid(cls, grid: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for path, values in grid.items():
+            check_path(path)
+            if not values:
+                raise ValueError(f"grid '{path}' has no values")
+            repeated = [v for i, v in enumerate(values) if v in values[:i]]
+            if repeated:
+                raise ValueError(f"grid '{path}' repeats {repeated[0]!r}")
+        return grid
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> SweepSpec:
+        both = set(self.grid) & set(self.sample.ranges if self.sample else {})
+        if both:
+            raise ValueError(f"{', '.join(sorted(both))} is both in the grid and sampled; choose one")
+        return self
+
+    def parameters(self) -> list[str]:
+        """The swept paths, grid first, in the order given."""
+        return [*self.grid, *(self.sample.ranges if self.sample else {})]
