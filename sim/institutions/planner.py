@@ -42,7 +42,7 @@ class Pick(BaseModel):
     """The planner's decision."""
 
     choice: str
-    reason: str = Field("", max_length=300, description="One sentence on why.")
+    reason: str = Field("", max_length=120, description="One short sentence on why.")
 
 
 @register_institution("planner")
