@@ -106,6 +106,7 @@ class Market(Environment):
         self.cost = dict(zip(sellers, [p.supply_intercept + p.supply_slope * j for j in range(len(sellers))],
                              strict=True))
         self.last: Clearing = Clearing(0, float("nan"), float("nan"))
+        self.last_levy = Levy()
         self.step_harm = 0.0
         self.step_welfare = 0.0
         self.history: list[Clearing] = []
@@ -191,7 +192,8 @@ class Market(Environment):
     def resolve(self, actions: dict[int, BaseModel]) -> Outcome:
         bids = {i: float(a.bid) for i, a in actions.items() if getattr(a, "bid", None) is not None and i in self.value}
         asks = {j: float(a.ask) for j, a in actions.items() if getattr(a, "ask", None) is not None and j in self.cost}
-        clearing = call_market(bids, asks, self.levy().cap, self.model.rng)
+        self.last_levy = self.levy()
+        clearing = call_market(bids, asks, self.last_levy.cap, self.model.rng)
         outcome = self.payoffs(clearing, list(actions))
         self.last = clearing
         self.history.append(clearing)
@@ -242,7 +244,7 @@ class Market(Environment):
             "harm": lambda m: self.step_harm,
             "welfare": lambda m: self.step_welfare,
             "deadweight_loss": lambda m: self.optimal_welfare() - self.step_welfare,
-            "unit_tax": lambda m: self.levy().tax,
+            "unit_tax": lambda m: self.last_levy.tax,
         }
 
     def agent_reporters(self):

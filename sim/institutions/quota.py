@@ -42,6 +42,7 @@ class Quota(MarketInstitution):
         super().setup()
         self.rent = 0.0
         self.step_rent = 0.0
+        self.step_cap = self.params.cap
 
     def shape(self, levy: Levy) -> Levy:
         cap = self.params.cap if levy.cap is None else min(levy.cap, self.params.cap)
@@ -67,12 +68,13 @@ class Quota(MarketInstitution):
         clearing = ctx.outcome.info["clearing"]
         self.transfers(ctx.outcome, clearing)
         self.step_rent = clearing.rent
+        self.step_cap = self.params.cap
         self.rent += clearing.rent
         if clearing.rent:
             ctx.emit("permit_rent", value=clearing.rent, detail=self.params.permits)
 
     def model_reporters(self):
-        return {"permit_rent": lambda m: self.step_rent, "quota_cap": lambda m: self.params.cap}
+        return {"permit_rent": lambda m: self.step_rent, "quota_cap": lambda m: self.step_cap}
 
     def summary(self, model_table: pd.DataFrame, agent_table: pd.DataFrame) -> dict[str, float]:
         return {"permit_rent": self.rent, "final_quota_cap": float(self.params.cap)}

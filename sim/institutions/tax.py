@@ -54,6 +54,7 @@ class Tax(MarketInstitution):
         super().setup()
         self.revenue = 0.0
         self.step_revenue = 0.0
+        self.step_rate = self.params.rate
 
     def shape(self, levy: Levy) -> Levy:
         return Levy(levy.tax + self.params.rate, levy.cap)
@@ -82,13 +83,14 @@ class Tax(MarketInstitution):
     def enforce(self, ctx: StepContext) -> None:
         clearing = ctx.outcome.info["clearing"]
         self.transfers(ctx.outcome, clearing)
+        self.step_rate = self.params.rate
         self.step_revenue = self.params.rate * clearing.quantity
         self.revenue += self.step_revenue
         if self.step_revenue:
             ctx.emit("tax_collected", value=self.step_revenue, detail=f"rate {self.params.rate:g}")
 
     def model_reporters(self):
-        return {"tax_revenue": lambda m: self.step_revenue, "tax_rate": lambda m: self.params.rate}
+        return {"tax_revenue": lambda m: self.step_revenue, "tax_rate": lambda m: self.step_rate}
 
     def summary(self, model_table: pd.DataFrame, agent_table: pd.DataFrame) -> dict[str, float]:
         return {"tax_revenue": self.revenue, "final_tax_rate": self.params.rate}

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Literal
 import pandas as pd
 from pydantic import BaseModel, Field, create_model, field_validator
 
+from sim.errors import UserError
 from sim.institutions.base import register_institution
 from sim.institutions.policy_choice import ChoiceParams, PolicyChoice, best_option
 from sim.step import StepContext
@@ -68,6 +69,9 @@ class Voting(PolicyChoice):
 
     def setup(self) -> None:
         super().setup()
+        if self.model.institutions.index(self.target) > self.model.institutions.index(self):
+            raise UserError(f"institutions: list '{self.params.target}' before 'voting', so that a period's trade "
+                            "is settled under the rule it was cleared under before the vote changes it")
         self.results: list[tuple[int, str, dict[str, float]]] = []
 
     def rules(self) -> str:
