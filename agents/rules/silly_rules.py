@@ -1,0 +1,26 @@
+"""Reference members for the silly-rules group: the Bayesian member of the model, and a loyal baseline."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from agents.policy import RulePolicy, register_policy
+from sim.step import Decision
+
+
+@register_policy("bayesian_member", environments=("silly_rules",))
+class BayesianMember(RulePolicy):
+    """Stays while its belief that enforcement has collapsed is at most the threshold π* where leaving pays."""
+
+    def on_act(self, decision: Decision) -> BaseModel:
+        private = decision.observation.private
+        stay = private["member"] and private["belief_enforcement_collapsed"] <= private["leave_if_belief_above"]
+        return decision.schema(stay=stay)
+
+
+@register_policy("loyal_member", environments=("silly_rules",))
+class LoyalMember(RulePolicy):
+    """Never leaves, whatever it sees: the baseline against which learning is measured."""
+
+    def on_act(self, decision: Decision) -> BaseModel:
+        return decision.schema(stay=True)
