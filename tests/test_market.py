@@ -385,6 +385,8 @@ def test_llm_voters_answer_each_phase_in_one_batch():
     vote = client.sent[1][0]
     assert vote.schema["properties"]["choice"]["enum"] == ["0", "25", "50", "75"]
     assert vote.tag["phase"] == "vote"
+    assert "A buyer answers with a bid" in client.sent[0][0].messages[1]["content"]  # the market's own templates
+    assert "'forecast' shows what each option" in vote.messages[1]["content"]
     assert list(result.model["tax_rate"]) == [0, 25]
     # 6 bids of 70 meet 6 asks of 40: all six units trade at 55
     assert list(result.model["quantity"]) == [6, 6] and list(result.model["price"]) == [55, 55]
