@@ -73,7 +73,8 @@ def plot_heatmap(frame: pd.DataFrame, x: str, y: str, metric: str, ax: Axes | No
     ax.set_yticks(range(len(table.index)), [f"{v:g}" if isinstance(v, float) else str(v) for v in table.index])
     for (i, j), value in np.ndenumerate(table.to_numpy(dtype=float)):
         if not math.isnan(value):
-            ax.text(j, i, f"{value:.3g}", ha="center", va="center", fontsize=7, color="white")
+            light = image.norm(value) > 0.6  # viridis turns yellow: dark text reads better there
+            ax.text(j, i, f"{value:.3g}", ha="center", va="center", fontsize=7, color="black" if light else "white")
     ax.figure.colorbar(image, ax=ax, shrink=0.85)
     ax.set_xlabel(x)
     ax.set_ylabel(y)
