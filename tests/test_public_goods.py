@@ -132,7 +132,7 @@ def test_llm_players_punish_in_one_batch_and_antisocial_punishment_counts_as_fal
     llm = FakeLLMClient(everyone_gives_all_and_punishes_everyone)
     result = run(game([("llm", 4)], [FEHR_GACHTER], steps=2), llm=llm)
     phases = [{r.tag["phase"] for r in batch} for batch in llm.sent]
-    assert phases == [{"act"}, {"punish"}] * 2
+    assert phases == [{"act"}, {"sanction"}] * 2
     punish = llm.sent[1]
     assert len(punish) == 4
     assert all(len(r.schema["properties"]) == 3 and "punishment" in r.messages[0]["content"] for r in punish)
@@ -162,3 +162,19 @@ def test_the_rule_based_scenario_runs_and_shows_the_pattern():
     without = simulate(load_scenario("scenarios/public_goods_rules.yaml", ["institutions=[]"]), progress=False).summary
     assert with_punishment["contribution_rate_last"] > with_punishment["contribution_rate_first"]
     assert without["contribution_rate_last"] < without["contribution_rate_first"]
+
+
+@pytest.mark.llm
+@pytest.mark.slow
+def test_llm_players_on_the_packaged_model_contribute_and_punish(vllm_backend):
+    """One period of public_goods.yaml with one group of four SmolLM2 players: the answers validate (or fall
+    back), contributions respect the endowment, and the punishment accounting adds up."""
+    from sim.llm.client import LLMClient
+
+    overrides = ["steps=1", "population.0.count=4", "llm.max_tokens=64", "llm.max_model_len=2048"]
+    scenario = load_scenario("scenarios/public_goods.yaml", overrides)
+    result = simulate(scenario, llm=LLMClient(vllm_backend, None, backend_name="vllm"), progress=False)
+    assert 4 <= result.summary["llm_decisions"] <= 8
+    assert result.agents["contribution"].between(0, 20).all()
+    lost = result.summary["punishment_cost"] + result.summary["punishment_loss"]
+    assert result.agents["first_stage_payoff"].sum() - result.agents["specified_reward"].sum() == pytest.approx(lost)

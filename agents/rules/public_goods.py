@@ -33,7 +33,7 @@ def own_rule_fields(decision: Decision) -> dict[str, Any]:
 
 @register_policy("selfish", environments=("public_goods",))
 class Selfish(RulePolicy):
-    """Contributes nothing, keeps no costly rule, and never punishes (no ``on_punish``: the fallback, 0 points)."""
+    """Contributes nothing, keeps no costly rule, and never punishes (no ``on_sanction``: the fallback, 0 points)."""
 
     def on_act(self, decision: Decision) -> BaseModel:
         return decision.schema(contribute=0)
@@ -92,7 +92,7 @@ class AltruisticPunisher(ConditionalCooperator):
             return super().contribution(decision)
         return public["endowment"] if self.params.contribute is None else self.params.contribute
 
-    def on_punish(self, decision: Decision) -> BaseModel:
+    def on_sanction(self, decision: Decision) -> BaseModel:
         private, me = decision.observation.private, decision.agent.unique_id
         most = decision.observation.public["punishment"]["max_points"]
         given = private["group_contributions"]

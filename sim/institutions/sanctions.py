@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field, create_model, model_validator
 
@@ -66,7 +65,7 @@ class Sanctions(Institution):
     """A punishment stage after every step, and fines for what monitoring detects."""
 
     Params = SanctionsParams
-    phase = "punish"
+    phase = "sanction"
 
     def setup(self) -> None:
         self.norms = earlier(self, Norms)
@@ -228,5 +227,5 @@ class Sanctions(Institution):
             "punishment_cost": t["cost"],
             "punishment_loss": t["loss"],
             "fines": t["fines"],
-            "points_given_per_agent_step": float(np.divide(t["points"], decisions)) if decisions else float("nan"),
+            "points_given_per_agent_step": t["points"] / decisions if decisions else float("nan"),
         }
