@@ -170,3 +170,20 @@ def test_the_rule_based_norms_scenario_runs():
     unmonitored = simulate(load_scenario("scenarios/norms_rules.yaml", ["institutions.1.probability=0"]),
                            progress=False)
     assert unmonitored.summary["sanction_points"] == unmonitored.summary["fines"] == 0
+
+
+def test_the_ledger_balances_fines_and_books_every_punishment():
+    from sim.model import SocietyModel
+
+    data = society([("selfish", 4), ("punisher", 4)], monitoring(1.0, "everyone"), sanctions(fine=2.0), steps=1)
+    model = SocietyModel(scenario_from_dict(data))
+    model.step()
+    by_reason: dict[str, float] = {}
+    for _, reason, specified, true in model.last_outcome.ledger:
+        assert specified == true
+        by_reason[reason] = by_reason.get(reason, 0.0) + specified
+    sanctions_ = model.institutions[-1]
+    assert by_reason["fine"] == pytest.approx(-4 * 2 * 2.0)  # four violators, two rules each
+    assert by_reason["fine"] + by_reason["fine_share"] == pytest.approx(0.0)
+    assert by_reason["punishment_cost"] == pytest.approx(-sanctions_.step["cost"]) and sanctions_.step["cost"] > 0
+    assert by_reason["punishment_loss"] == pytest.approx(-sanctions_.step["loss"])
