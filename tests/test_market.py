@@ -100,6 +100,7 @@ def test_truthful_traders_clear_at_the_competitive_equilibrium():
     assert (result.model["quantity"] == 23).all()
     assert (result.model["price"] == 55).all()
     assert np.allclose(result.model["deadweight_loss"], 8)
+    assert np.allclose(result.model["efficiency"], 1 - 8 / welfare(VALUES, COSTS, 8, 21))
     assert np.allclose(result.model["harm"], 8 * 23)
     # true utility sums to welfare, so the alignment gap is exactly the unpriced harm
     assert np.allclose(result.model["alignment_gap"], -result.model["harm"])

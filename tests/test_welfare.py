@@ -148,6 +148,7 @@ def test_the_max_min_planner_narrows_inequality():
     utilitarian_run = run(society({"kind": "planner", "welfare": "utilitarian"}))
     egalitarian_run = run(society({"kind": "planner", "welfare": "egalitarian"}))
     assert egalitarian_run.summary["gini_true"] < utilitarian_run.summary["gini_true"]
+    assert egalitarian_run.model["gini"].iloc[-1] == pytest.approx(egalitarian_run.summary["gini_true"])
     assert egalitarian_run.summary["worst_group_utility"] > utilitarian_run.summary["worst_group_utility"]
     assert egalitarian_run.summary["total_welfare"] < utilitarian_run.summary["total_welfare"]
 

@@ -27,6 +27,7 @@ from pydantic import BaseModel, Field, create_model, model_validator
 from sim.component import Params
 from sim.environments.base import Environment, register_environment
 from sim.errors import UserError
+from sim.metrics import gini
 from sim.step import Observation, Outcome
 from sim.theory.markets import Clearing, call_market, social_optimum, welfare
 
@@ -244,6 +245,8 @@ class Market(Environment):
             "harm": lambda m: self.step_harm,
             "welfare": lambda m: self.step_welfare,
             "deadweight_loss": lambda m: self.optimal_welfare() - self.step_welfare,
+            "efficiency": lambda m: self.step_welfare / best if (best := self.optimal_welfare()) > 0 else float("nan"),
+            "gini": lambda m: gini([a.total_true for a in m.active_agents()]),
             "unit_tax": lambda m: self.last_levy.tax,
         }
 
