@@ -92,13 +92,10 @@ def _scale(r: Range, unit: float) -> int | float:
     return float(r.low + unit * (r.high - r.low))
 
 
-def build_plan(source: ScenarioSource, spec: SweepSpec, origins: dict[tuple, str] | None = None) -> Plan:
-    """Every cell of the sweep, each point validated against the scenario like a ``--set`` override.
-
-    ``origins`` names where a sweep entry came from when not from the file (e.g. ``--grid ...``).
-    """
+def build_plan(source: ScenarioSource, spec: SweepSpec) -> Plan:
+    """Every cell of the sweep, each point validated against the scenario like a ``--set`` override."""
     base = source.base()
-    _check_values(source, spec, origins or {})
+    _check_values(source, spec)
     seed = base.seed if spec.seed is None else spec.seed
     grid = [dict(zip(spec.grid, values, strict=True)) for values in itertools.product(*spec.grid.values())]
     samples = sample_points(spec.sample, seed) if spec.sample else [{}]
@@ -129,7 +126,7 @@ def _digest(base: Scenario) -> str:
     return hashlib.sha256(json.dumps(dumped, sort_keys=True).encode()).hexdigest()
 
 
-def _check_values(source: ScenarioSource, spec: SweepSpec, origins: dict[tuple, str]) -> None:
+def _check_values(source: ScenarioSource, spec: SweepSpec) -> None:
     """Each swept value alone must make a valid scenario; the message names the sweep entry at fault."""
     cells = source.without_sweep()
     entries: list[tuple[tuple, str, Any]] = [(("sweep", "grid", p), p, v) for p, vs in spec.grid.items() for v in vs]
@@ -138,5 +135,6 @@ def _check_values(source: ScenarioSource, spec: SweepSpec, origins: dict[tuple, 
             ends = (int(r.low), int(r.high)) if r.integer else (r.low, r.high)
             entries += [(("sweep", "sample", "ranges", path), path, end) for end in ends]
     for loc, path, value in entries:
-        where = origins.get(loc) or f"{source.line_of(loc)}: {'.'.join(loc[:-1])} '{path}'"
+        entry = f"{' '.join(loc[1:-1])} '{path}'"
+        where = f"{source.line_of(loc)}: sweep.{entry}" if loc in source.lines else entry  # else: an argument
         cells.resolve([assignment(path, value)], f"{where}: value {json.dumps(value)}")
