@@ -180,6 +180,7 @@ def test_a_failing_cell_is_recorded_and_does_not_stop_the_others(tmp_path: Path,
     assert not list((tmp_path / "errors").glob("*.json"))
 
 
+@pytest.mark.slow
 def test_killed_sweep_resumes_with_each_cell_exactly_once(tmp_path: Path):
     """Kill the CLI (two worker processes) after a few cells, rerun it: the result equals an uninterrupted sweep."""
     args = [*ALIGNSIM, "sweep", str(CONTRACTS), "--set", "steps=60", "--grid",
@@ -205,6 +206,7 @@ def test_killed_sweep_resumes_with_each_cell_exactly_once(tmp_path: Path):
     pd.testing.assert_frame_equal(_comparable(resumed), _comparable(whole), check_dtype=False)
 
 
+@pytest.mark.slow
 def test_ray_executor_gives_the_same_table(tmp_path: Path):
     pytest.importorskip("ray")
     grid = {"environment.completeness": [0.25, 1.0]}

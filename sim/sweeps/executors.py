@@ -66,14 +66,26 @@ class LocalExecutor:
         self.start()
         assert self._pool is not None
         pending: dict[Future[Outcome], CellTask] = {self._pool.submit(run_cell, t): t for t in tasks}
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                task = pending.pop(future)
-                try:
-                    yield future.result()
-                except Exception as exc:
-                    yield _lost(task, exc)
+        try:
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    task = pending.pop(future)
+                    try:
+                        yield future.result()
+                    except Exception as exc:
+                        yield _lost(task, exc)
+        except BaseException:  # Ctrl-C, or the caller stopped: do not let workers finish queued cells
+            self._terminate()
+            raise
+
+    def _terminate(self) -> None:
+        """Kill the workers now; what they leave half-written is hidden and cleaned by the next sweep."""
+        assert self._pool is not None
+        for process in list((self._pool._processes or {}).values()):  # no public way before Python 3.14
+            process.terminate()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = None
 
     def close(self) -> None:
         if self._pool is not None:
