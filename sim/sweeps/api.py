@@ -30,7 +30,7 @@ from sim.sweeps import llm
 from sim.sweeps.cell import CellTask, Outcome, recorded, write_json_atomic
 from sim.sweeps.executors import Executor, make_executor
 from sim.sweeps.plan import Cell, Plan, build_plan
-from sim.sweeps.results import RESULTS, results_frame, write_results
+from sim.sweeps.results import RESULTS, metric_columns, results_frame, write_results
 from sim.sweeps.source import ScenarioSource
 from sim.sweeps.spec import SweepSpec
 
@@ -134,8 +134,9 @@ class SweepRun:
         self.progress = progress
 
     def run(self, retry_failed: bool = False) -> pd.DataFrame:
-        url = llm.server_url(self.plan.scenarios, self.server)
-        if self._todo(self._recorded(), retry_failed):
+        url = None
+        if self._todo(self._recorded(), retry_failed):  # check and connect before anything is written
+            url = llm.server_url(self.plan.scenarios, self.server)
             self.executor.start()
         try:
             self.out.mkdir(parents=True, exist_ok=True)
@@ -212,7 +213,6 @@ class SweepRun:
         return frame
 
     def _meta(self, frame: pd.DataFrame) -> dict[str, Any]:
-        fixed = {"cell_id", *self.plan.parameters, "replication", "seed", "status", "error", "elapsed_s", "run_dir"}
         return {
             "name": self.source.data.get("name", self.out.name),
             "scenario": self.source.source,
@@ -220,7 +220,7 @@ class SweepRun:
             "grid": list(self.spec.grid),
             "sampled": list(self.spec.sample.ranges) if self.spec.sample else [],
             "replications": self.spec.replications,
-            "metrics": [c for c in frame.columns if c not in fixed],
+            "metrics": metric_columns(frame, self.plan.parameters),
         }
 
     def _description(self) -> dict[str, Any]:

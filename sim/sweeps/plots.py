@@ -18,9 +18,8 @@ from scipy import stats
 
 from sim.errors import UserError
 from sim.registry import closest
-from sim.sweeps.results import read_results
+from sim.sweeps.results import metric_columns, read_results
 
-_NOT_METRICS = {"cell_id", "replication", "seed", "status", "error", "elapsed_s", "run_dir"}
 # Above this many distinct values a parameter was sampled, not gridded: plot every run as a point.
 _MAX_LEVELS = 12
 
@@ -91,11 +90,10 @@ def _grid_figure(count: int) -> tuple[Figure, list[Axes]]:
     return fig, list(axes.flat)[:count]
 
 
-def choose_metrics(frame: pd.DataFrame, metrics: list[str] | None, known: list[str]) -> list[str]:
+def choose_metrics(frame: pd.DataFrame, metrics: list[str] | None, parameters: list[str]) -> list[str]:
     """The metrics asked for (each must exist), or every numeric metric that varies between successful runs."""
     ok = frame[frame["status"] == "ok"]
-    numeric = [c for c in (known or frame.columns) if c not in _NOT_METRICS and c in frame
-               and pd.api.types.is_numeric_dtype(frame[c])]
+    numeric = [c for c in metric_columns(frame, parameters) if pd.api.types.is_numeric_dtype(frame[c])]
     if metrics:
         for metric in metrics:
             if metric not in numeric:
@@ -115,7 +113,7 @@ def plot_results(results: str | Path, out: str | Path | None = None, metrics: li
         raise UserError(f"{results}: no successful runs to plot")
     parameters = meta.get("parameters") or [c for c in frame.columns if "." in c]
     grid = [p for p in meta.get("grid", parameters) if frame[p].nunique() > 1]
-    chosen = choose_metrics(frame, metrics, meta.get("metrics", []))
+    chosen = choose_metrics(frame, metrics, parameters)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for parameter in parameters:

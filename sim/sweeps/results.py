@@ -23,6 +23,13 @@ RESULTS = "results.parquet"
 META_KEY = b"alignsim.sweep"
 # Columns that measure the machine, not the model: they differ between otherwise identical sweeps.
 TIMING_COLUMNS = ("elapsed_s",)
+# Every column that is neither a swept parameter nor a summary metric.
+BOOKKEEPING = ("cell_id", "replication", "seed", "status", "error", *TIMING_COLUMNS, "run_dir")
+
+
+def metric_columns(frame: pd.DataFrame, parameters: list[str]) -> list[str]:
+    """The summary-metric columns of a results table, in table order."""
+    return [c for c in frame.columns if c not in BOOKKEEPING and c not in parameters]
 
 
 def _scalar(value: Any) -> Any:
@@ -49,8 +56,7 @@ def results_frame(parameters: list[str], cells: list[Cell], outcomes: dict[str, 
             "run_dir": f"runs/{cell.cell_id}",
         })
     columns = ["cell_id", *parameters, "replication", "seed", "status", "error"]
-    metrics = list(dict.fromkeys(k for row in rows for k in row if k not in columns and k not in ("elapsed_s",
-                                                                                                  "run_dir")))
+    metrics = list(dict.fromkeys(k for row in rows for k in row if k not in BOOKKEEPING and k not in parameters))
     frame = pd.DataFrame(rows, columns=[*columns, *metrics, "elapsed_s", "run_dir"])
     for parameter in parameters:
         kinds = {type(v) for v in frame[parameter] if v is not None}
