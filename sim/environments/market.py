@@ -110,7 +110,6 @@ class Market(Environment):
         self.last_levy = Levy()
         self.step_harm = 0.0
         self.step_welfare = 0.0
-        self.history: list[Clearing] = []
 
     # -- roles and rules -------------------------------------------------------------------------
     def role(self, agent: SocietyAgent) -> Role:
@@ -197,7 +196,6 @@ class Market(Environment):
         clearing = call_market(bids, asks, self.last_levy.cap, self.model.rng)
         outcome = self.payoffs(clearing, list(actions))
         self.last = clearing
-        self.history.append(clearing)
         self.step_harm = outcome.info["harm"]
         self.step_welfare = outcome.info["welfare"]
         return outcome

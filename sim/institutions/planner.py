@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field, ValidationError, create_model
 from sim.institutions.base import register_institution
 from sim.institutions.policy_choice import ChoiceParams, PolicyChoice, best_option
 from sim.llm.types import ChatRequest, Sampling, derive_seed
+from sim.step import StepContext
 
 WELFARE_TEXT = {
     "utilitarian": "the sum of all agents' utilities",
@@ -55,8 +56,16 @@ class Planner(PolicyChoice):
         super().setup()
         self.invalid = 0
         self.reason = ""
+        self.announced = False
         choice = self._llm_pick() if self.params.decider == "llm" else self.rule_pick()
         self.adopt(choice)
+
+    def enforce(self, ctx: StepContext) -> None:
+        """Put the choice (and the LLM's reason) in the events table, once."""
+        if not self.announced:
+            self.announced = True
+            ctx.emit("plan", value=float(self.in_force),
+                     detail=f"{self.params.welfare} ({self.params.decider}): {self.in_force}. {self.reason}".strip())
 
     def rule_pick(self) -> str:
         return best_option(self.welfare_scores(self.params.welfare))
