@@ -275,6 +275,57 @@ def test_sweep_is_exported_from_sim():
 
 # --- LLM --------------------------------------------------------------------------------------------------
 
+COMMONS_LLM = ROOT / "scenarios" / "commons.yaml"
+TINY_LLM = ["steps=1", "talk.rounds=0", "llm.max_tokens=64"]
+
+
+@pytest.mark.slow
+def test_llm_cells_share_one_server_and_one_cache(tmp_path: Path):
+    """Two cells in two processes send to one (fake) server; a second sweep is answered from the shared cache."""
+    from tests.llm.fakes import FakeChatServer
+
+    kwargs = {"grid": {"llm.temperature": [0.0, 0.7]}, "overrides": [*TINY_LLM, f"llm.cache={tmp_path / 'c.sqlite'}"],
+              "workers": 2, "progress": False}
+    with FakeChatServer().running() as server:
+        first = sweep(COMMONS_LLM, server=server.url, out=tmp_path / "first", **kwargs)
+        asked = len(server.bodies)
+        second = sweep(COMMONS_LLM, server=server.url, out=tmp_path / "second", **kwargs)
+        assert len(server.bodies) == asked
+    assert (first["status"] == "ok").all() and (second["status"] == "ok").all(), first["error"].tolist()
+    assert asked >= 2 * 5 and {b["temperature"] for b in server.bodies} == {0.0, 0.7}
+    pd.testing.assert_frame_equal(_comparable(first), _comparable(second))
+
+
+def test_an_llm_sweep_without_a_server_starts_one_for_all_cells(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from sim.llm import server as launcher
+    from tests.llm.fakes import FakeChatServer
+
+    fake = FakeChatServer()
+    started: list[tuple[str, dict]] = []
+
+    class FakeLauncher:
+        def __init__(self, model: str, **kwargs: object) -> None:
+            started.append((model, kwargs))
+            self.url = fake.url
+            self._running = fake.running()
+
+        def __enter__(self) -> FakeLauncher:
+            self._running.__enter__()
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self._running.__exit__(*exc)
+
+    monkeypatch.setattr(launcher, "VLLMServer", FakeLauncher)
+    table = sweep(COMMONS_LLM, grid={"llm.temperature": [0.0, 0.7]}, overrides=[*TINY_LLM, "llm.cache=null"],
+                  out=tmp_path, progress=False)
+    assert (table["status"] == "ok").all() and len(fake.bodies) >= 10
+    assert [m for m, _ in started] == ["smollm2-135m"]
+    assert started[0][1]["log_path"] == tmp_path.resolve() / "vllm-server.log"
+    with pytest.raises(UserError, match=r"llm\.model varies: a, b"):
+        sweep(COMMONS_LLM, grid={"llm.model": ["a", "b"]}, overrides=TINY_LLM, out=tmp_path / "two", progress=False)
+    assert not (tmp_path / "two").exists()
+
 
 @pytest.mark.llm
 def test_llm_sweep_shares_one_server_and_one_cache(vllm_server: str, tmp_path: Path):

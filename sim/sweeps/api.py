@@ -134,9 +134,10 @@ class SweepRun:
         self.progress = progress
 
     def run(self, retry_failed: bool = False) -> pd.DataFrame:
-        url = None
+        url = model = None
         if self._todo(self._recorded(), retry_failed):  # check and connect before anything is written
             url = llm.server_url(self.plan.scenarios, self.server)
+            model = llm.own_server_model(self.plan.scenarios, url)
             self.executor.start()
         try:
             self.out.mkdir(parents=True, exist_ok=True)
@@ -146,7 +147,7 @@ class SweepRun:
                 outcomes = self._recorded()
                 todo = self._todo(outcomes, retry_failed)
                 if todo:
-                    with self._server(url) as shared:
+                    with self._server(url, model) as shared:
                         self._execute(todo, outcomes, shared)
                 return self._write(outcomes)
         finally:
@@ -176,9 +177,9 @@ class SweepRun:
         for partial in [*self.out.glob(".*.tmp-*"), *(self.out / "errors").glob(".*.tmp-*")]:
             partial.unlink(missing_ok=True)
 
-    def _server(self, url: str | None) -> contextlib.AbstractContextManager[str | None]:
-        if llm.needs_own_server(self.plan.scenarios, url):
-            return llm.shared_server(self.plan.scenarios, self.out / "vllm-server.log")
+    def _server(self, url: str | None, model: str | None) -> contextlib.AbstractContextManager[str | None]:
+        if model is not None:
+            return llm.shared_server(self.plan.scenarios, model, self.out / "vllm-server.log")
         return contextlib.nullcontext(url)
 
     def _task(self, cell: Cell, url: str | None) -> CellTask:

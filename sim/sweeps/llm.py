@@ -43,26 +43,32 @@ def server_url(scenarios: list[Scenario], given: str | None) -> str | None:
     return url
 
 
-def needs_own_server(scenarios: list[Scenario], url: str | None) -> bool:
-    """Whether cells would each start an in-process engine: then the sweep starts one server for all."""
-    return url is None and any(s.uses_llm() and s.llm.backend == "vllm" for s in scenarios)
+def own_server_model(scenarios: list[Scenario], url: str | None) -> str | None:
+    """The model the sweep must serve itself (cells would each start an in-process engine), or None.
+
+    One server serves one model, so every LLM cell must then use the same ``llm.model``.
+    """
+    local = [s.llm for s in scenarios if s.uses_llm() and s.llm.backend == "vllm"]
+    if url is not None or not local:
+        return None
+    models = sorted({c.model for c in local})
+    if len(models) > 1:
+        raise UserError(f"a sweep shares one vLLM server, but llm.model varies: {', '.join(models)} "
+                        "(start one server per model and pass --server, or sweep each model separately)")
+    return models[0]
 
 
 @contextlib.contextmanager
-def shared_server(scenarios: list[Scenario], log_path: Path) -> Iterator[str]:
-    """Start one vLLM server for the scenarios' model; all of them must use the same model."""
-    from sim.llm.server import VLLMServer
+def shared_server(scenarios: list[Scenario], model: str, log_path: Path) -> Iterator[str]:
+    """Start one vLLM server for ``model``, sized for the largest context any cell asks for."""
+    from sim.llm import server as launcher
 
     llm = [s.llm for s in scenarios if s.uses_llm()]
-    models = sorted({c.model for c in llm})
-    if len(models) > 1:
-        raise UserError(f"a sweep shares one vLLM server, but llm.model varies: {', '.join(models)}")
-    first = llm[0]
-    server = VLLMServer(
-        first.model,
-        max_num_batched_tokens=first.max_num_batched_tokens,
+    server = launcher.VLLMServer(
+        model,
+        max_num_batched_tokens=max(c.max_num_batched_tokens for c in llm),
         max_model_len=max(c.max_model_len for c in llm),
-        kv_cache_gib=first.kv_cache_gib,
+        kv_cache_gib=max(c.kv_cache_gib for c in llm),
         log_path=log_path,
     )
     with server:
