@@ -76,7 +76,6 @@ def merge_spec(
     sample: dict[str, Any] | None = None,
     replications: int | None = None,
     seed: int | None = None,
-    label: str = "sweep arguments",
 ) -> SweepSpec:
     """The file's sweep spec with the given parts merged in; a spec that varies nothing is an error."""
     data: dict[str, Any] = base.model_dump(mode="json", exclude_unset=True) if base else {}
@@ -93,7 +92,7 @@ def merge_spec(
     try:
         spec = SweepSpec.model_validate(data)
     except ValidationError as exc:
-        raise UserError(format_errors(exc, SweepSpec, data, label, {}, {})) from None
+        raise UserError(format_errors(exc, SweepSpec, data, "sweep arguments", {}, {})) from None
     if not spec.grid and spec.sample is None and spec.replications == 1:
         raise UserError("nothing to sweep: give a sweep: block with grid, sample or replications > 1 "
                         "(or --grid PATH=V1,V2, --range PATH=LOW,HIGH with --samples N, --replications N)")
