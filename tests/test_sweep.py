@@ -125,7 +125,7 @@ def test_cell_identity_follows_the_base_scenario(tmp_path: Path):
     assert ids == [c.cell_id for c in build_plan(ScenarioSource.load(CONTRACTS), spec).cells]
     changed = build_plan(ScenarioSource.load(CONTRACTS, ["steps=5"]), spec).cells
     assert not set(ids) & {c.cell_id for c in changed}
-    elsewhere = build_plan(ScenarioSource.load(CONTRACTS, ["output.dir=elsewhere"]), spec).cells
+    elsewhere = build_plan(ScenarioSource.load(CONTRACTS, ["output.dir=elsewhere", "description=new"]), spec).cells
     assert ids == [c.cell_id for c in elsewhere]
 
 

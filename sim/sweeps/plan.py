@@ -21,6 +21,8 @@ from sim.sweeps.spec import Range, SampleSpec, SweepSpec
 
 # Fields that change where or how a run is computed, not what it computes: left out of a cell's identity.
 _NOT_IDENTITY = {
+    "name": True,
+    "description": True,
     "sweep": True,
     "output": True,
     "seed": True,
