@@ -95,7 +95,9 @@ def bench_engine(agents: int) -> dict[str, float]:
 
     backend = VLLMBackend(MODEL)
     try:
-        return measure("engine", backend, agents)
+        result = measure("engine", backend, agents)
+        report_prefix_cache("engine", backend.prefix_cache_counters(), result)
+        return result
     finally:
         backend.close()
 
@@ -107,12 +109,15 @@ def bench_server(agents: int) -> dict[str, float]:
     with VLLMServer(MODEL) as server:
         backend = OpenAIBackend(server.url, MODEL, max_concurrency=agents)
         result = measure("server", backend, agents)
-        counters = backend.server_metrics()
-    queries = counters.get("vllm:prefix_cache_queries_total", 0.0)
-    if queries:
-        result["prefix_cache_hit_rate"] = counters.get("vllm:prefix_cache_hits_total", 0.0) / queries
-        print(f"server prefix cache: {result['prefix_cache_hit_rate']:.0%} of prompt tokens hit", flush=True)
+        report_prefix_cache("server", backend.prefix_cache_counters(), result)
     return result
+
+
+def report_prefix_cache(name: str, counters: tuple[float, float] | None, result: dict[str, float]) -> None:
+    """Print (and record) the share of prompt tokens the prefix cache served."""
+    if counters and counters[1]:
+        result["prefix_cache_hit_rate"] = counters[0] / counters[1]
+        print(f"{name} prefix cache: {result['prefix_cache_hit_rate']:.0%} of prompt tokens hit", flush=True)
 
 
 def main() -> None:

@@ -108,11 +108,10 @@ class LLMClient:
             "llm_seconds": round(self.llm_seconds, 3),
             "requests_per_s": round(computed / self.llm_seconds, 3) if self.llm_seconds > 0 else None,
         }
-        metrics = getattr(self.backend, "server_metrics", None)
-        counters = metrics() if callable(metrics) else {}
-        queries = counters.get("vllm:prefix_cache_queries_total", 0.0)
-        if queries > 0:
-            out["prefix_cache_hit_rate"] = round(counters.get("vllm:prefix_cache_hits_total", 0.0) / queries, 4)
+        counters = getattr(self.backend, "prefix_cache_counters", None)
+        hits_queries = counters() if callable(counters) else None
+        if hits_queries is not None and hits_queries[1] > 0:
+            out["prefix_cache_hit_rate"] = round(hits_queries[0] / hits_queries[1], 4)
         return out
 
     def close(self) -> None:
@@ -162,9 +161,9 @@ class LazyBackend:
             self._backend = self._build()
         return self._backend.generate(requests)
 
-    def server_metrics(self) -> dict[str, float]:
-        inner = getattr(self._backend, "server_metrics", None)
-        return inner() if callable(inner) else {}
+    def prefix_cache_counters(self) -> tuple[float, float] | None:
+        inner = getattr(self._backend, "prefix_cache_counters", None)
+        return inner() if callable(inner) else None
 
     def close(self) -> None:
         if self._backend is not None:

@@ -73,7 +73,10 @@ class OpenAIBackend:
             results = await asyncio.gather(*(one(r) for r in requests), return_exceptions=True)
         failures = [r for r in results if isinstance(r, BaseException)]
         if failures:
-            err = failures[0] if isinstance(failures[0], LLMError) else LLMError(str(failures[0]))
+            first = failures[0]
+            err = first if isinstance(first, LLMError) else LLMError(f"{type(first).__name__}: {first}")
+            if err is not first:
+                err.__cause__ = first
             err.partial = {i: r for i, r in enumerate(results) if isinstance(r, ChatReply)}
             raise err
         return list(results)  # type: ignore[arg-type]
@@ -139,15 +142,17 @@ class OpenAIBackend:
             finish_reason=choice.get("finish_reason") or "stop",
         )
 
-    def server_metrics(self) -> dict[str, float]:
-        """The server's Prometheus counters we report (prefix cache hits/queries); empty if unavailable."""
+    def prefix_cache_counters(self) -> tuple[float, float] | None:
+        """(hit tokens, queried tokens) of the server's prefix cache from its /metrics; None if unavailable."""
         try:
             response = httpx.get(f"{self.root}/metrics", timeout=5.0)
         except httpx.HTTPError:
-            return {}
+            return None
         if response.status_code != 200:
-            return {}
-        return parse_prometheus(response.text, ("vllm:prefix_cache_hits_total", "vllm:prefix_cache_queries_total"))
+            return None
+        hits, queries = "vllm:prefix_cache_hits_total", "vllm:prefix_cache_queries_total"
+        counters = parse_prometheus(response.text, (hits, queries))
+        return (counters[hits], counters[queries]) if queries in counters and hits in counters else None
 
     def close(self) -> None:
         """Nothing to release: each batch opens and closes its own connection pool."""

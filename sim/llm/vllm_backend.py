@@ -40,6 +40,7 @@ class VLLMBackend:
             "max_num_batched_tokens": max_num_batched_tokens,
             "max_model_len": max_model_len,
             "enable_prefix_caching": True,
+            "disable_log_stats": False,  # keeps the prefix-cache counters that stats() reports
         }
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", f"{kv_cache_gib:g}")
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # keep a run's console for the progress bar
@@ -128,6 +129,17 @@ class VLLMBackend:
         """Prompt length after the chat template, as the engine will see it."""
         text = self._tokenizer.apply_chat_template(list(request.messages), tokenize=False, add_generation_prompt=True)
         return len(self._tokenizer.encode(text, add_special_tokens=False))
+
+    def prefix_cache_counters(self) -> tuple[float, float] | None:
+        """(hit tokens, queried tokens) of this process's engines' prefix cache, from vLLM's metrics."""
+        if self._llm is None:
+            return None
+        totals = {"vllm:prefix_cache_hits": 0.0, "vllm:prefix_cache_queries": 0.0}
+        for metric in self._llm.get_metrics():
+            name = metric.name.removesuffix("_total")
+            if name in totals:
+                totals[name] += float(getattr(metric, "value", 0.0))
+        return totals["vllm:prefix_cache_hits"], totals["vllm:prefix_cache_queries"]
 
     def close(self) -> None:
         """Shut the engine down and free its memory (its worker processes exit)."""

@@ -73,10 +73,7 @@ def test_replies_before_a_failure_stay_in_the_cache_so_a_rerun_resumes(tmp_path:
 
 def test_stats_report_accounting_and_prefix_cache_rate() -> None:
     backend = FakeBackend()
-    backend.server_metrics = lambda: {  # type: ignore[attr-defined]
-        "vllm:prefix_cache_queries_total": 200.0,
-        "vllm:prefix_cache_hits_total": 150.0,
-    }
+    backend.prefix_cache_counters = lambda: (150.0, 200.0)  # type: ignore[attr-defined]
     client = LLMClient(backend, backend_name="openai")
     client.chat([ask("a")])
     stats = client.stats()

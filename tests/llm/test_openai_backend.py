@@ -96,10 +96,10 @@ def test_works_from_inside_a_running_event_loop() -> None:
         assert asyncio.run(notebook_cell()) == ["seed=4"]
 
 
-def test_server_metrics_reads_prefix_cache_counters() -> None:
+def test_prefix_cache_counters_come_from_the_servers_metrics() -> None:
     with FakeChatServer().running() as server:
-        metrics = backend(server.url).server_metrics()
-    assert metrics == {"vllm:prefix_cache_queries_total": 200.0, "vllm:prefix_cache_hits_total": 150.0}
+        assert backend(server.url).prefix_cache_counters() == (150.0, 200.0)
+    assert backend(f"http://127.0.0.1:{free_port()}").prefix_cache_counters() is None
 
 
 def test_parse_prometheus_sums_label_sets_and_skips_comments() -> None:

@@ -40,13 +40,14 @@ def test_engine_same_seed_same_reply_and_seeds_matter(vllm_backend) -> None:
     assert len(others) > 1
 
 
-def test_engine_survives_64_seeded_requests_in_one_batch(vllm_backend) -> None:
-    requests = fisher_requests(64)
-    replies = vllm_backend.generate(requests)
+def test_engine_survives_64_seeded_requests_in_one_batch_and_reports_prefix_cache(vllm_backend) -> None:
+    client = LLMClient(vllm_backend)
+    replies = client.chat(fisher_requests(64))
     assert len(replies) == 64
     assert sum(r.finish_reason == "stop" for r in replies) >= 60
     valid = [Catch.model_validate_json(r.text) for r in replies if r.finish_reason == "stop"]
     assert len(valid) == sum(r.finish_reason == "stop" for r in replies)
+    assert client.stats()["prefix_cache_hit_rate"] > 0.5
 
 
 def test_record_then_replay_is_identical_with_no_engine(vllm_backend, tmp_path: Path) -> None:
