@@ -88,7 +88,7 @@ class Planner(PolicyChoice):
             seed=derive_seed(self.model.seed, 0, "plan", 0),
             schema=schema.model_json_schema(),
             sampling=Sampling(temperature=llm.temperature, top_p=llm.top_p, max_tokens=llm.max_tokens),
-            tag={"agent_id": None, "step": 0, "phase": "plan"},
+            tag={"step": 0, "phase": "plan", "purpose": "planner"},
         )
         reply = self.model.llm.chat([request])[0]
         try:
