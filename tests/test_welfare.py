@@ -217,7 +217,7 @@ def test_the_llm_planner_is_asked_once_and_its_pick_is_in_force():
     assert evidence["group_sizes"] == {"consumers": 6, "producers": 6, "residents": 3}
     assert evidence["options"]["0"]["per_agent_by_group"]["residents"] == pytest.approx(50 - 125 / 3, abs=0.01)
     assert (result.model["unit_tax"] == 50).all() and result.summary["planner_invalid"] == 0
-    assert list(result.events.loc[result.events["kind"] == "plan", "detail"]) == ["egalitarian (llm): 50. it is fair"]
+    assert list(result.events.loc[result.events["kind"] == "plan", "detail"]) == ["egalitarian (llm): 50"]
 
 
 def test_an_unreadable_llm_plan_keeps_the_rule_in_force_and_is_counted():

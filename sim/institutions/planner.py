@@ -40,10 +40,10 @@ class PlannerParams(ChoiceParams):
 
 
 class Pick(BaseModel):
-    """The planner's decision."""
+    """The planner's decision: only the option. (A free-text reason let SmolLM2-135M pad its reply with
+    whitespace until max_tokens cut the JSON short, so the choice was lost.)"""
 
     choice: str
-    reason: str = Field("", max_length=120, description="One short sentence on why.")
 
 
 @register_institution("planner")
@@ -55,17 +55,16 @@ class Planner(PolicyChoice):
     def setup(self) -> None:
         super().setup()
         self.invalid = 0
-        self.reason = ""
         self.announced = False
         choice = self._llm_pick() if self.params.decider == "llm" else self.rule_pick()
         self.adopt(choice)
 
     def enforce(self, ctx: StepContext) -> None:
-        """Put the choice (and the LLM's reason) in the events table, once."""
+        """Put the choice in the events table, once."""
         if not self.announced:
             self.announced = True
             ctx.emit("plan", value=float(self.in_force),
-                     detail=f"{self.params.welfare} ({self.params.decider}): {self.in_force}. {self.reason}".strip())
+                     detail=f"{self.params.welfare} ({self.params.decider}): {self.in_force}")
 
     def rule_pick(self) -> str:
         return best_option(self.welfare_scores(self.params.welfare))
@@ -96,7 +95,6 @@ class Planner(PolicyChoice):
         except ValidationError:
             self.invalid += 1
             return self.in_force if self.in_force in self.settings else self.labels[0]
-        self.reason = pick.reason
         return pick.choice
 
     def _instructions(self) -> str:
@@ -104,7 +102,7 @@ class Planner(PolicyChoice):
         return (f"{self.market.rules()}\n\nYou are the social planner. Choose the {p.setting} of the {p.target} "
                 f"from the options given, to maximise {WELFARE_TEXT[p.welfare]}. For each option you see every "
                 "group's forecast utility per agent and period, each group's size, the total and the worst-off "
-                "agent's utility. Answer in JSON with 'choice' and a one-sentence 'reason'.")
+                "agent's utility. Answer in JSON with your 'choice'.")
 
     def _evidence(self) -> dict:
         sizes: dict[str, int] = {}
