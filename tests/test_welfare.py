@@ -180,7 +180,7 @@ def llm_answer(request: ChatRequest) -> str:
     reply: dict[str, Any] = {}
     for name in props:
         reply[name] = {"bid": 70.0, "ask": 40.0, "choice": "50" if request.tag.get("phase") == "plan" else "25",
-                       "ranking": ["25", "0"], "reason": "it is fair"}.get(name, "")
+                       "ranking": ["25", "0"]}.get(name, "")
     return json.dumps(reply)
 
 
