@@ -6,7 +6,9 @@ User mistakes print one message and exit with status 2; nothing half-written is 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from sim.errors import UserError
@@ -79,17 +81,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that cleanup runs: a killed run must not orphan its vLLM engine processes."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
     try:
         return args.func(args)
     except UserError as exc:
         print(f"alignsim: error: {exc}", file=sys.stderr)
         return 2
+    except Terminated:
+        print("alignsim: terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("alignsim: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":
