@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 
 from sim.llm.errors import LLMError
+from sim.llm.hardware import engine_overrides, server_flags
 from sim.llm.models import resolve_model
 
 
@@ -78,6 +79,7 @@ class VLLMServer:
             str(self.max_num_batched_tokens),
             "--max-model-len",
             str(self.max_model_len),
+            *server_flags(engine_overrides()),
         ]
 
     def start(self) -> VLLMServer:

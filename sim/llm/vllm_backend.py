@@ -8,6 +8,7 @@ import time
 from typing import Any, TypeVar
 
 from sim.llm.errors import LLMError
+from sim.llm.hardware import engine_overrides
 from sim.llm.models import resolve_model
 from sim.llm.types import ChatReply, ChatRequest
 
@@ -41,6 +42,7 @@ class VLLMBackend:
             "max_model_len": max_model_len,
             "enable_prefix_caching": True,
             "disable_log_stats": False,  # keeps the prefix-cache counters that stats() reports
+            **engine_overrides(),
         }
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", f"{kv_cache_gib:g}")
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # keep a run's console for the progress bar
