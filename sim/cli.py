@@ -1,6 +1,7 @@
 """``alignsim``: run, validate, sweep, serve and inspect scenarios from the command line.
 
-User mistakes print one message and exit with status 2; nothing half-written is left behind.
+User mistakes print one message and exit with status 2, LLM failures (server gone, engine dead) with status 3;
+nothing half-written is left behind.
 """
 
 from __future__ import annotations
@@ -10,8 +11,12 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from sim.errors import UserError
+
+if TYPE_CHECKING:
+    from sim.llm.errors import LLMError
 
 
 def _add_scenario_args(parser: argparse.ArgumentParser) -> None:
@@ -81,6 +86,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _llm_failure(exc: LLMError) -> int:
+    """One message for every LLM failure, no traceback; says when running again continues from the cache."""
+    from sim.llm.errors import EXIT_LLM
+
+    print(f"alignsim: LLM failure: {exc}", file=sys.stderr)
+    if exc.resumable and exc.cache:
+        print(f"alignsim: the replies received so far are cached in {exc.cache}: "
+              "run the same command again to continue from the cache", file=sys.stderr)
+    elif exc.resumable:
+        print("alignsim: llm.cache is off, so no replies were kept: running the same command again starts over",
+              file=sys.stderr)
+    return EXIT_LLM
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised like Ctrl-C so that cleanup runs: a killed run must not orphan its vLLM engine processes."""
 
@@ -99,6 +118,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(f"alignsim: error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        from sim.llm.errors import LLMError
+
+        if not isinstance(exc, LLMError):
+            raise
+        return _llm_failure(exc)
     except Terminated:
         print("alignsim: terminated", file=sys.stderr)
         return 143

@@ -145,6 +145,7 @@ def run(
         raise UserError(f"run directory already exists: {final} (choose another --out or pass --overwrite)")
     partial = final.parent / f".{final.name}.partial-{os.getpid()}"
     shutil.rmtree(partial, ignore_errors=True)
+    created = _missing_folders(final.parent)
     (partial / "plots").mkdir(parents=True)
     owns_client = llm is None and scenario.uses_llm()
     try:
@@ -169,9 +170,28 @@ def run(
         os.replace(partial, final)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
+        _remove_if_empty(created)
         raise
     result.path = final
     return result
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and those of its parents that do not exist yet, deepest first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def _remove_if_empty(folders: list[Path]) -> None:
+    """Undo `_missing_folders`' creations, deepest first, stopping at one another run has written into."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 class _transcript:

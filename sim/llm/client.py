@@ -78,7 +78,12 @@ class LLMClient:
             fresh = self.backend.generate(batch)
         except LLMError as err:
             self._store([(batch[i], reply) for i, reply in sorted(err.partial.items())])
+            err.cache = str(self.cache.path) if self.cache is not None else None
             raise
+        except UserError:
+            raise
+        except Exception as err:  # e.g. the engine failing to start: one kind of error for every LLM failure
+            raise LLMError(f"the {self.backend_name} backend failed: {type(err).__name__}: {err}") from err
         finally:
             self.llm_seconds += time.perf_counter() - start
             self.batches += 1

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from sim.llm.errors import LLMError
+from sim.llm.errors import LLMError, LLMUnavailable
 from sim.llm.types import ChatReply, ChatRequest
 
 _RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
@@ -18,6 +18,11 @@ _RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
 
 class _Retryable(Exception):
     """A failure worth another try: connection trouble, a timeout, a 5xx, or a body that is not a chat reply."""
+
+
+def describe(request: ChatRequest) -> str:
+    """Who asked, for error messages: ``agent=3, step=2, phase=act`` (its tag), or its seed when untagged."""
+    return ", ".join(f"{k}={v}" for k, v in request.tag.items()) or f"(untagged, seed {request.seed})"
 
 
 def server_root(base_url: str) -> str:
@@ -87,9 +92,9 @@ class OpenAIBackend:
                 return await self._post(http, request)
             except _Retryable as err:
                 if attempt == self.retries:
-                    raise LLMError(
+                    raise LLMUnavailable(
                         f"LLM server {self.root} failed {self.retries + 1} time(s) in a row for request "
-                        f"{request.tag or '(untagged)'}: {err}. Is the server running (alignsim serve)?"
+                        f"{describe(request)}: {err}. Is the server running (alignsim serve)?"
                     ) from err
                 await asyncio.sleep(self.backoff_s * 2**attempt * (1 + random.random() / 4))
         raise AssertionError("unreachable")
@@ -104,7 +109,7 @@ class OpenAIBackend:
             raise _Retryable(f"HTTP {response.status_code}: {response.text[:200]}")
         if response.status_code != 200:
             raise LLMError(
-                f"LLM server {self.root} refused request {request.tag or '(untagged)'} with "
+                f"LLM server {self.root} refused request {describe(request)} with "
                 f"HTTP {response.status_code}: {response.text[:500]}"
             )
         return self._parse(response, time.perf_counter() - start)

@@ -7,7 +7,7 @@ import os
 import time
 from typing import Any, TypeVar
 
-from sim.llm.errors import LLMError
+from sim.llm.errors import LLMError, LLMUnavailable
 from sim.llm.hardware import engine_overrides
 from sim.llm.models import resolve_model
 from sim.llm.types import ChatReply, ChatRequest
@@ -77,10 +77,9 @@ class VLLMBackend:
                         f"{type(err).__name__}: {err}"
                     ) from err
                 if attempt == self.retries:
-                    raise LLMError(
+                    raise LLMUnavailable(
                         f"the in-process vLLM engine for {self.model!r} died on a batch of {len(chunk)} requests "
-                        f"after {self.retries} restart(s): {type(err).__name__}: {err}. Replies already received "
-                        "are cached: run the same command again to continue."
+                        f"after {self.retries} restart(s): {type(err).__name__}: {err}"
                     ) from err
                 log.warning("vLLM engine failed (%s: %s); restarting it", type(err).__name__, err)
                 self.close()

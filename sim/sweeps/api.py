@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from tqdm.auto import tqdm
 
 from sim.errors import UserError
+from sim.llm.errors import LLMUnavailable
 from sim.scenario import Scenario
 from sim.scenario_errors import format_errors
 from sim.sweeps import llm
@@ -195,6 +196,8 @@ class SweepRun:
         written = time.monotonic()
         try:
             for outcome in self.executor.run(tasks):
+                if outcome.status == "stopped":
+                    raise self._stopped(outcome)
                 outcomes[outcome.cell_id] = outcome
                 failed += outcome.status == "error"
                 bar.update(1)
@@ -205,6 +208,13 @@ class SweepRun:
         finally:
             bar.close()
             self._write(outcomes)
+
+    def _stopped(self, outcome: Outcome) -> LLMUnavailable:
+        """The whole sweep stops when the LLM is gone: every later cell would fail the same way."""
+        err = LLMUnavailable(f"sweep stopped by cell {outcome.cell_id}: {outcome.error}")
+        scenario = self.plan.scenario_of(next(c for c in self.plan.cells if c.cell_id == outcome.cell_id))
+        err.cache = str(Path(scenario.llm.cache).resolve()) if scenario.llm.cache else None
+        return err
 
     def _write(self, outcomes: dict[str, Outcome]) -> pd.DataFrame:
         frame = results_frame(self.plan.parameters, self.plan.cells, outcomes)

@@ -32,7 +32,8 @@ class CellTask:
 
 @dataclass
 class Outcome:
-    """How a cell ended: ``ok`` with its summary metrics, or ``error`` with the exception's message."""
+    """How a cell ended: ``ok`` with its summary metrics, ``error`` with the exception's message, or ``stopped``
+    by an LLM that went away (`LLMUnavailable`): not recorded, so the next sweep runs the cell again."""
 
     cell_id: str
     status: str
@@ -51,8 +52,10 @@ def run_cell(task: CellTask) -> Outcome:
         result = run(scenario, seed=task.seed, out=task.run_dir, server_url=task.server_url, progress=False,
                      overwrite=True)
     except Exception as exc:
-        outcome = Outcome(task.cell_id, "error", error=f"{type(exc).__name__}: {exc}",
-                          elapsed_s=time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        if getattr(exc, "resumable", False):  # the LLM went away: nothing is wrong with the cell, so no record
+            return Outcome(task.cell_id, "stopped", error=str(exc), elapsed_s=elapsed)
+        outcome = Outcome(task.cell_id, "error", error=f"{type(exc).__name__}: {exc}", elapsed_s=elapsed)
         write_json_atomic(Path(task.error_path), {**asdict(outcome), "traceback": traceback.format_exc()})
         return outcome
     Path(task.error_path).unlink(missing_ok=True)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -44,14 +45,23 @@ def chat_completion(text: str) -> dict[str, Any]:
 class FakeChatServer:
     """A broken OpenAI-compatible server on 127.0.0.1, for exercising retries and error messages.
 
-    ``script`` is consumed one entry per request: "ok" (a valid reply echoing the request's seed), "500",
-    "400", "garbage" (200 with a body that is not JSON), "drop" (close the connection without answering).
-    When the script runs out, ``default`` applies. ``/metrics`` serves fixed prefix-cache counters.
+    ``script`` is consumed one entry per request: "ok" (a valid reply: ``answer(body)``, by default the
+    request's seed), "500", "400", "garbage" (200 with a body that is not JSON), "drop" (close the connection
+    without answering), "hang" (answer nothing for ``hang_s`` seconds, then drop). When the script runs out,
+    ``default`` applies. ``/metrics`` serves fixed prefix-cache counters.
     """
 
-    def __init__(self, script: list[str] | None = None, default: str = "ok") -> None:
+    def __init__(
+        self,
+        script: list[str] | None = None,
+        default: str = "ok",
+        answer: Callable[[dict[str, Any]], str] | None = None,
+        hang_s: float = 30.0,
+    ) -> None:
         self.script = list(script or [])
         self.default = default
+        self.answer = answer or (lambda body: f"seed={body['seed']}")
+        self.hang_s = hang_s
         self.bodies: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -80,7 +90,9 @@ class FakeChatServer:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 action = fake.next_action(body)
-                if action == "drop":
+                if action == "hang":
+                    time.sleep(fake.hang_s)
+                if action in ("drop", "hang"):
                     self.close_connection = True
                     self.connection.shutdown(2)
                     return
@@ -89,7 +101,7 @@ class FakeChatServer:
                 elif action == "garbage":
                     self._send(200, b"<html>surprise</html>", "text/html")
                 else:
-                    reply = json.dumps(chat_completion(f"seed={body['seed']}")).encode()
+                    reply = json.dumps(chat_completion(fake.answer(body))).encode()
                     self._send(200, reply, "application/json")
 
             def _send(self, status: int, payload: bytes, kind: str) -> None:

@@ -64,7 +64,8 @@ def test_persistent_failure_is_a_clear_error_naming_server_and_request() -> None
     with FakeChatServer(default="500").running() as server, pytest.raises(LLMError) as caught:
         backend(server.url, retries=2).generate([ask(9)])
     message = str(caught.value)
-    assert server.url in message and "3 time(s)" in message and "'agent': 9" in message and "HTTP 500" in message
+    assert server.url in message and "3 time(s)" in message and "HTTP 500" in message
+    assert "agent=9, step=2, phase=decide" in message
     assert len(server.bodies) == 3
 
 
