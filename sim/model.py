@@ -20,6 +20,7 @@ from agents.policy import POLICIES, Policy
 from sim.environments.base import ENVIRONMENTS
 from sim.institutions.base import INSTITUTIONS
 from sim.network import build_network
+from sim.schemas import FieldSet, extended, schema_builder
 from sim.step import Decision, Event, Observation, Outcome, StepContext
 
 if TYPE_CHECKING:
@@ -31,6 +32,12 @@ class Message(BaseModel):
     """What an agent says to its neighbours in a talk round; empty means silence."""
 
     message: str = Field("", description="What you say to the others (may be empty).")
+
+
+@schema_builder
+def message_schema(max_chars: int) -> type[Message]:
+    """A talk-round message of at most ``max_chars`` characters."""
+    return create_model("Message", __base__=Message, message=(str, Field("", max_length=max_chars)))
 
 
 class SocietyModel(mesa.Model):
@@ -93,11 +100,16 @@ class SocietyModel(mesa.Model):
 
     def act_schema(self, agent: SocietyAgent) -> type[BaseModel]:
         """The environment's action for ``agent``, extended by every institution's action fields."""
-        base = self.environment.action_schema(agent)
+        return self.act_schemas()(agent)
+
+    def act_schemas(self) -> Callable[[SocietyAgent], type[BaseModel]]:
+        """`act_schema` for a whole phase: the institutions' fields are collected once, so that each agent's
+        schema is a cache lookup (`sim.schemas`)."""
         extra: dict[str, Any] = {}
         for institution in self.institutions:
             extra.update(institution.action_fields())
-        return create_model("Action", __base__=base, **extra) if extra else base
+        fields = FieldSet.of(extra)
+        return lambda agent: extended(self.environment.action_schema(agent), fields)
 
     # -- one step --------------------------------------------------------------------------------
     def step(self) -> None:
@@ -107,7 +119,7 @@ class SocietyModel(mesa.Model):
         active = self.active_agents()
         for round_ in range(self.spec.talk.rounds):
             self._talk(active, round_)
-        actions = self.decide("act", active, self.act_schema, self.environment.fallback)
+        actions = self.decide("act", active, self.act_schemas(), self.environment.fallback)
         for agent in active:
             agent.last_action = actions[agent.unique_id]
         outcome = self.environment.resolve(actions)
@@ -116,7 +128,7 @@ class SocietyModel(mesa.Model):
             if institution.phase:
                 ctx.phase_actions[institution.phase] = self.decide(
                     institution.phase, institution.phase_agents(active), institution.phase_schema,
-                    institution.phase_fallback,
+                    institution.phase_fallback, institution.phase_json_schema,
                 )
             institution.enforce(ctx)
         self._settle(outcome)
@@ -132,22 +144,27 @@ class SocietyModel(mesa.Model):
         agents: list[SocietyAgent],
         schema_of: Callable[[SocietyAgent], type[BaseModel]],
         fallback_of: Callable[[SocietyAgent], BaseModel],
+        narrow: Callable[[SocietyAgent], dict[str, Any] | None] | None = None,
     ) -> dict[int, BaseModel]:
-        """One decision phase: every agent's decision, each policy class answering all of its own at once."""
+        """One decision phase: every agent's decision, each policy class answering all of its own at once.
+
+        ``narrow`` gives an agent's own JSON schema where its bounds are its own (see `Decision.json_schema`).
+        """
         by_class: dict[type[Policy], list[tuple[Policy, Decision]]] = defaultdict(list)
         for agent in agents:
-            decision = Decision(agent, phase, self.observation(agent), schema_of(agent), fallback_of(agent))
+            decision = Decision(agent, phase, self.observation(agent), schema_of(agent), fallback_of(agent), narrow)
             by_class[type(agent.policy)].append((agent.policy, decision))
         actions: dict[int, BaseModel] = {}
         for cls, batch in by_class.items():
             answers = cls.decide_all(batch)
             for (_, decision), answer in zip(batch, answers, strict=True):
-                actions[decision.agent.unique_id] = decision.schema.model_validate(answer.model_dump())
+                schema = decision.schema  # an answer built by the schema itself is valid already
+                valid = answer if type(answer) is schema else schema.model_validate(answer.model_dump())
+                actions[decision.agent.unique_id] = valid
         return actions
 
     def _talk(self, active: list[SocietyAgent], round_: int) -> None:
-        limit = self.spec.talk.max_chars
-        schema = create_model("Message", __base__=Message, message=(str, Field("", max_length=limit)))
+        schema = message_schema(self.spec.talk.max_chars)
         said = self.decide("talk", active, lambda a: schema, lambda a: schema())
         for sender_id, answer in said.items():
             text = answer.message.strip()

@@ -6,10 +6,13 @@ needs to import the others.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
+
+from sim.schemas import json_schema_of
 
 if TYPE_CHECKING:
     from agents.agent import SocietyAgent
@@ -34,7 +37,8 @@ class Observation:
 class Decision:
     """A request to a policy: this agent, seeing this, must answer with an instance of ``schema``.
 
-    ``fallback`` is the scenario's declared action when no valid answer can be had.
+    ``fallback`` is the scenario's declared action when no valid answer can be had. ``narrow``, where the phase
+    has one, gives the agent's own JSON schema when its bounds are its own (see `json_schema`).
     """
 
     agent: SocietyAgent
@@ -42,6 +46,17 @@ class Decision:
     observation: Observation
     schema: type[BaseModel]
     fallback: BaseModel
+    narrow: Callable[[SocietyAgent], dict[str, Any] | None] | None = None
+
+    def json_schema(self) -> dict[str, Any]:
+        """The JSON schema an answer must match, which an LLM decodes against.
+
+        Usually the schema class's own. A phase whose bounds differ for every agent (the agents one may punish)
+        shares one class among all agents, so as not to create a class per agent, and narrows the JSON schema
+        here to this agent's bounds. Shared: read it, never change it.
+        """
+        own = self.narrow(self.agent) if self.narrow is not None else None
+        return json_schema_of(self.schema) if own is None else own
 
 
 @dataclass

@@ -136,7 +136,7 @@ class LLMPolicy(Policy):
             observation=observation_json(agent.unique_id, obs.public, obs.private),
             messages=tuple(obs.messages),
             instruction=self.instruction(decision),
-            schema=schema_json(decision.schema.model_json_schema()),
+            schema=schema_json(decision.json_schema()),
         )
         system, user = fit_to_context(parts, self.templates, self.budget())
         if note:
@@ -145,7 +145,7 @@ class LLMPolicy(Policy):
         return ChatRequest(
             messages=({"role": "system", "content": system}, {"role": "user", "content": user}),
             seed=derive_seed(self.model.seed, obs.step, label, agent.unique_id, attempt),
-            schema=decision.schema.model_json_schema(),
+            schema=decision.json_schema(),
             sampling=self.sampling(),
             tag=self.tag(agent, obs.step, decision.phase, round_, attempt, "decision"),
         )

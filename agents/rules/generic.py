@@ -26,7 +26,7 @@ class RandomPolicy(RulePolicy):
     Params = RandomParams
 
     def on_act(self, decision: Decision) -> BaseModel:
-        schema = decision.schema.model_json_schema()
+        schema = decision.json_schema()
         values: dict[str, Any] = decision.fallback.model_dump()
         for name, spec in schema.get("properties", {}).items():
             drawn = self._draw(spec)

@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field, create_model
 from sim.component import Params
 from sim.environments.base import Environment, register_environment
 from sim.metrics import gini
+from sim.schemas import schema_builder
 from sim.step import Observation, Outcome
 
 if TYPE_CHECKING:
@@ -40,6 +41,14 @@ class Harvest(BaseModel):
     """How many tons of fish to catch this month."""
 
     fish: int = Field(ge=0, description="Tons of fish to catch this month.")
+
+
+@schema_builder
+def harvest_schema(stock: int) -> type[Harvest]:
+    """A request of at most ``stock`` tons."""
+    return create_model(
+        "Harvest", __base__=Harvest, fish=(int, Field(ge=0, le=stock, description="Tons of fish to catch this month.")),
+    )
 
 
 def allocate(requests: dict[int, int], stock: int, rng: np.random.Generator) -> dict[int, int]:
@@ -111,11 +120,7 @@ class Commons(Environment):
 
     def action_schema(self, agent: SocietyAgent) -> type[BaseModel]:
         """A request can't exceed the stock: the bound lives in the schema, so the LLM can't break it."""
-        return create_model(
-            "Harvest",
-            __base__=Harvest,
-            fish=(int, Field(ge=0, le=self.stock, description="Tons of fish to catch this month.")),
-        )
+        return harvest_schema(self.stock)
 
     def fallback(self, agent: SocietyAgent) -> BaseModel:
         return Harvest(fish=0)

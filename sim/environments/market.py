@@ -28,6 +28,7 @@ from sim.component import Params
 from sim.environments.base import Environment, register_environment
 from sim.errors import UserError
 from sim.metrics import gini
+from sim.schemas import schema_builder
 from sim.step import Observation, Outcome
 from sim.theory.markets import Clearing, call_market, social_optimum, welfare
 
@@ -82,6 +83,18 @@ class MarketRule(Protocol):
     def shape(self, levy: Levy) -> Levy: ...
 
     def transfers(self, outcome: Outcome, clearing: Clearing) -> None: ...
+
+
+@schema_builder
+def order_schema(role: str, ceiling: float) -> type[BaseModel]:
+    """A buyer's bid or a seller's ask, at most ``ceiling``; anyone else abstains."""
+    if role == "buyer":
+        return create_model("Bid", __doc__="Your bid for one unit this period.",
+                            bid=(float, Field(ge=0, le=ceiling, description="The most you will pay.")))
+    if role == "seller":
+        return create_model("Ask", __doc__="Your ask for one unit this period.",
+                            ask=(float, Field(ge=0, le=ceiling, description="The least you will accept.")))
+    return create_model("Abstain", __doc__="You do not trade; answer with an empty object.")
 
 
 @register_environment("market")
@@ -172,14 +185,7 @@ class Market(Environment):
         observation.private.update(private)
 
     def action_schema(self, agent: SocietyAgent) -> type[BaseModel]:
-        ceiling, role = self.params.ceiling(), self.role(agent)
-        if role == "buyer":
-            return create_model("Bid", __doc__="Your bid for one unit this period.",
-                                bid=(float, Field(ge=0, le=ceiling, description="The most you will pay.")))
-        if role == "seller":
-            return create_model("Ask", __doc__="Your ask for one unit this period.",
-                                ask=(float, Field(ge=0, le=ceiling, description="The least you will accept.")))
-        return create_model("Abstain", __doc__="You do not trade; answer with an empty object.")
+        return order_schema(self.role(agent), self.params.ceiling())
 
     def fallback(self, agent: SocietyAgent) -> BaseModel:
         """No valid answer: stay out of this period's trade (bid 0, ask the ceiling)."""

@@ -29,6 +29,7 @@ from pydantic import BaseModel, Field, create_model, model_validator
 from sim.component import Params
 from sim.environments.base import Environment, register_environment
 from sim.errors import UserError
+from sim.schemas import schema_builder
 from sim.step import Observation, Outcome
 
 if TYPE_CHECKING:
@@ -84,6 +85,28 @@ class Task:
     @property
     def exploited(self) -> bool:
         return self.conduct == "exploit"
+
+
+@schema_builder
+def hire_schema(contractors: tuple[int, ...]) -> type[BaseModel]:
+    """A principal's choice among ``contractors`` (ids), or null."""
+    choice = Literal[contractors] | None if contractors else None
+    return create_model(
+        "Hire",
+        __doc__="Which contractor to hire for this period's task, or null to stay out of the market.",
+        hire=(choice, Field(description="Id of the contractor to hire, or null to stay out.")),
+    )
+
+
+@schema_builder
+def conduct_schema() -> type[BaseModel]:
+    """A contractor's conduct in a state the contract does not cover."""
+    return create_model(
+        "Conduct",
+        __doc__="What you do this period in any task that meets a state the contract does not cover.",
+        in_gap=(Conduct, Field(description="'honour' the spirit of the deal (costlier for you) or "
+                                           "'exploit' the gap (cheaper for you, a loss for the principal).")),
+    )
 
 
 @register_environment("principal_agent")
@@ -183,19 +206,8 @@ class PrincipalAgent(Environment):
 
     def action_schema(self, agent: SocietyAgent) -> type[BaseModel]:
         if self.is_principal(agent):
-            ids = tuple(a.unique_id for a in self.contractors())
-            choice = Literal[ids] | None if ids else None
-            return create_model(
-                "Hire",
-                __doc__="Which contractor to hire for this period's task, or null to stay out of the market.",
-                hire=(choice, Field(description="Id of the contractor to hire, or null to stay out.")),
-            )
-        return create_model(
-            "Conduct",
-            __doc__="What you do this period in any task that meets a state the contract does not cover.",
-            in_gap=(Conduct, Field(description="'honour' the spirit of the deal (costlier for you) or "
-                                               "'exploit' the gap (cheaper for you, a loss for the principal).")),
-        )
+            return hire_schema(tuple(a.unique_id for a in self.contractors()))
+        return conduct_schema()
 
     def fallback(self, agent: SocietyAgent) -> BaseModel:
         """A principal stays out; a contractor does the cheap thing the letter allows."""

@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field, create_model, model_validator
 
 from sim.component import Params
 from sim.environments.base import Environment, register_environment
+from sim.schemas import schema_builder
 from sim.step import Observation, Outcome
 from sim.theory.contracts import aligned_optimum, true_utility
 
@@ -54,6 +55,16 @@ class Allocation(BaseModel):
     moves you towards it by at most the allowed change per step)."""
 
     allocation: list[float] = Field(description="One non-negative weight per attribute, in attribute order.")
+
+
+@schema_builder
+def allocation_schema(attributes: int) -> type[Allocation]:
+    """An allocation of exactly ``attributes`` weights."""
+    return create_model(
+        "Allocation", __base__=Allocation,
+        allocation=(list[float], Field(min_length=attributes, max_length=attributes,
+                                       description=f"{attributes} non-negative weights, one per attribute.")),
+    )
 
 
 @register_environment("proxy_task")
@@ -102,12 +113,7 @@ class ProxyTask(Environment):
         observation.private.update(allocation=[round(float(x), 6) for x in s], reward=self.proxy(s))
 
     def action_schema(self, agent: SocietyAgent) -> type[BaseModel]:
-        n = self.params.attributes
-        return create_model(
-            "Allocation", __base__=Allocation,
-            allocation=(list[float], Field(min_length=n, max_length=n, description=f"{n} non-negative weights, "
-                                                                                    "one per attribute.")),
-        )
+        return allocation_schema(self.params.attributes)
 
     def fallback(self, agent: SocietyAgent) -> BaseModel:
         """Keep the current allocation."""

@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field, create_model, model_validator
 from sim.component import Params
 from sim.environments.base import Environment, register_environment
 from sim.errors import UserError
+from sim.schemas import schema_builder
 from sim.step import Observation, Outcome
 
 if TYPE_CHECKING:
@@ -52,6 +53,15 @@ class Contribution(BaseModel):
     """How many of your tokens you put into the group project this period."""
 
     contribute: int = Field(ge=0, description="Tokens you put into the group project (the rest you keep).")
+
+
+@schema_builder
+def contribution_schema(endowment: int) -> type[Contribution]:
+    """A contribution of at most ``endowment`` tokens."""
+    return create_model(
+        "Contribution", __base__=Contribution,
+        contribute=(int, Field(ge=0, le=endowment, description=Contribution.model_fields["contribute"].description)),
+    )
 
 
 @register_environment("public_goods")
@@ -127,11 +137,7 @@ class PublicGoods(Environment):
 
     def action_schema(self, agent: SocietyAgent) -> type[BaseModel]:
         """A contribution can't exceed the endowment: the bound lives in the schema."""
-        return create_model(
-            "Contribution", __base__=Contribution,
-            contribute=(int, Field(ge=0, le=self.params.endowment, description=Contribution.model_fields[
-                "contribute"].description)),
-        )
+        return contribution_schema(self.params.endowment)
 
     def fallback(self, agent: SocietyAgent) -> BaseModel:
         """No valid answer contributes nothing: the Nash choice, so a failed reply never looks cooperative."""

@@ -41,6 +41,11 @@ class Institution(Component):
     def phase_fallback(self, agent: SocietyAgent) -> BaseModel:
         raise NotImplementedError
 
+    def phase_json_schema(self, agent: SocietyAgent) -> dict[str, Any] | None:
+        """``agent``'s own JSON schema where its bounds are its own and so stay out of the shared schema class
+        (see `Decision.json_schema`); None: the class's."""
+        return None
+
     def enforce(self, ctx: StepContext) -> None:
         """Act on the step's outcome: detect violations, sanction, adjudicate, update records."""
 

@@ -22,10 +22,11 @@ the loss; both are booked through `Outcome.adjust` and add up in the ledger.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+import re
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import pandas as pd
-from pydantic import BaseModel, Field, create_model, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sim.component import Params
 from sim.errors import UserError
@@ -34,12 +35,15 @@ from sim.institutions.classification import Classification
 from sim.institutions.monitoring import Monitoring
 from sim.institutions.norms import Norms
 from sim.institutions.social import earlier, peers
+from sim.schemas import schema_builder
 from sim.step import Observation, StepContext
 
 if TYPE_CHECKING:
     from agents.agent import SocietyAgent
 
 FEHR_GACHTER_COSTS = (0, 1, 2, 4, 6, 9, 12, 16, 20, 25, 30)
+PUNISHMENT_DOC = "Punishment points for each agent you may punish (0: none)."
+AGENT_FIELD = re.compile(r"agent_\d+")
 
 
 class SanctionsParams(Params):
@@ -60,6 +64,38 @@ class SanctionsParams(Params):
         return self
 
 
+@schema_builder
+def punishment_schema(max_points: int) -> type[BaseModel]:
+    """Points (0 to ``max_points``) for agents, one field ``agent_<id>`` each: one class for every punisher.
+
+    Whom an agent may punish is its own bound, so it narrows only the agent's JSON schema
+    (`punishment_json_schema`); other keys are ignored, as the fields of a per-agent class would have ignored them.
+    """
+    points = Annotated[int, Field(ge=0, le=max_points)]
+
+    class Punishment(BaseModel):
+        model_config = ConfigDict(extra="allow")
+        __pydantic_extra__: dict[str, points] = Field(init=False)  # type: ignore[valid-type]
+
+        @model_validator(mode="before")
+        @classmethod
+        def _agent_fields_only(cls, data: Any) -> Any:
+            return {k: v for k, v in data.items() if AGENT_FIELD.fullmatch(k)} if isinstance(data, dict) else data
+
+    Punishment.__doc__ = PUNISHMENT_DOC
+    return Punishment
+
+
+def punishment_json_schema(max_points: int, targets: list[int]) -> dict[str, Any]:
+    """The JSON schema of a punishment of exactly ``targets``: one integer field ``agent_<id>`` per target."""
+    fields = {
+        f"agent_{t}": {"default": 0, "description": f"Punishment points you give agent {t}.", "maximum": max_points,
+                       "minimum": 0, "title": f"Agent {t}", "type": "integer"}
+        for t in targets
+    }
+    return {"description": PUNISHMENT_DOC, "properties": fields, "title": "Punishment", "type": "object"}
+
+
 @register_institution("sanctions")
 class Sanctions(Institution):
     """A punishment stage after every step, and fines for what monitoring detects."""
@@ -74,6 +110,7 @@ class Sanctions(Institution):
         if self.params.fine and self.norms is None:
             raise UserError("institutions: 'sanctions' with a fine needs a 'norms' institution listed before it")
         self.open = False
+        self.may_punish: dict[int, dict[int, list[str] | None]] = {}
         self.received_last: dict[int, int] = {}
         self.step_given: dict[int, int] = {}
         self.step = {"points": 0, "false_points": 0, "cost": 0.0, "loss": 0.0, "fines": 0.0}
@@ -128,26 +165,28 @@ class Sanctions(Institution):
         }
         observation.private["points_received_last"] = self.received_last.get(agent.unique_id, 0)
         if self.open:
-            observation.private["may_punish"] = self.targets(agent.unique_id)
+            observation.private["may_punish"] = self.may_punish.get(agent.unique_id, {})
 
     # -- the punishment stage --------------------------------------------------------------------
     def phase_agents(self, agents: list[SocietyAgent]) -> list[SocietyAgent]:
+        """Everyone with someone to punish; whom each may punish is fixed here for the stage."""
         self.open = True
+        self.may_punish = {}
         if not self.params.peer:
             return []
-        return [a for a in agents if self.targets(a.unique_id)]
+        for agent in agents:
+            if targets := self.targets(agent.unique_id):
+                self.may_punish[agent.unique_id] = targets
+        return [a for a in agents if a.unique_id in self.may_punish]
 
     def phase_schema(self, agent: SocietyAgent) -> type[BaseModel]:
-        fields: dict[str, Any] = {
-            f"agent_{t}": (int, Field(0, ge=0, le=self.params.max_points,
-                                      description=f"Punishment points you give agent {t}."))
-            for t in self.targets(agent.unique_id)
-        }
-        return create_model("Punishment", __doc__="Punishment points for each agent you may punish (0: none).",
-                            **fields)
+        return punishment_schema(self.params.max_points)
+
+    def phase_json_schema(self, agent: SocietyAgent) -> dict[str, Any]:
+        return punishment_json_schema(self.params.max_points, list(self.may_punish.get(agent.unique_id, {})))
 
     def phase_fallback(self, agent: SocietyAgent) -> BaseModel:
-        return self.phase_schema(agent)()
+        return punishment_schema(self.params.max_points)()
 
     def enforce(self, ctx: StepContext) -> None:
         self.open = False
@@ -156,9 +195,11 @@ class Sanctions(Institution):
         received: dict[int, int] = {}
         self.step_given = {}
         for punisher, action in ctx.phase_actions.get(self.phase, {}).items():
+            allowed = self.may_punish.get(punisher, {})
             for name, points in action.model_dump().items():
-                if points:
-                    self._punish(ctx, punisher, int(name.removeprefix("agent_")), points, received)
+                target = int(name.removeprefix("agent_"))
+                if points and target in allowed:  # points for anyone else are void
+                    self._punish(ctx, punisher, target, points, received)
         for target, points in received.items():
             loss = self.loss(before.get(target, 0.0), points)
             ctx.outcome.adjust(target, "punishment_loss", -loss, -loss)

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field, create_model, field_validator
 from sim.errors import UserError
 from sim.institutions.base import register_institution
 from sim.institutions.policy_choice import ChoiceParams, PolicyChoice, best_option
+from sim.schemas import schema_builder
 from sim.step import StepContext
 
 if TYPE_CHECKING:
@@ -60,6 +61,18 @@ class Ranking(BaseModel):
         return list(dict.fromkeys(ranking))
 
 
+@schema_builder
+def ballot_schema(method: str, setting: str, labels: tuple[str, ...]) -> type[BaseModel]:
+    """A plurality vote for one of ``labels``, or a ranking of them."""
+    options = Literal[labels]
+    if method == "plurality":
+        return create_model("Vote", __doc__=f"Your vote on the {setting} for the next periods.",
+                            choice=(options, Field(description="The option you vote for.")))
+    return create_model("Ranking", __base__=Ranking,
+                        ranking=(list[options], Field(min_length=1, max_length=len(labels),
+                                                      description="The options, best first.")))
+
+
 @register_institution("voting")
 class Voting(PolicyChoice):
     """A vote among all agents on one setting of another institution."""
@@ -91,13 +104,7 @@ class Voting(PolicyChoice):
         return agents if self.model.steps % self.params.every == 0 else []
 
     def phase_schema(self, agent: SocietyAgent) -> type[BaseModel]:
-        options = Literal[tuple(self.labels)]
-        if self.params.method == "plurality":
-            return create_model("Vote", __doc__=f"Your vote on the {self.params.setting} for the next periods.",
-                                choice=(options, Field(description="The option you vote for.")))
-        return create_model("Ranking", __base__=Ranking,
-                            ranking=(list[options], Field(min_length=1, max_length=len(self.labels),
-                                                          description="The options, best first.")))
+        return ballot_schema(self.params.method, self.params.setting, tuple(self.labels))
 
     def phase_fallback(self, agent: SocietyAgent) -> BaseModel:
         """No valid ballot counts for the option in force (the status quo)."""
