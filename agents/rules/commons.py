@@ -39,12 +39,20 @@ class ConditionalCooperator(RulePolicy):
 
     Params = ConditionalParams
 
+    def decide(self, decisions: list[Decision]) -> list[BaseModel]:
+        """All of the group's fishers at once: what each one's neighbours caught, summed in one pass over the
+        network (a complete network of N fishers would otherwise cost N² here)."""
+        acting = [d for d in decisions if d.phase == "act"]
+        self.neighbours_caught = (
+            self.model.network.neighbour_totals(acting[0].observation.public["last_catches"]) if acting else {}
+        )
+        return super().decide(decisions)
+
     def on_act(self, decision: Decision) -> BaseModel:
         public = decision.observation.public
-        last = public["last_catches"]
-        seen = [last[n] for n in decision.agent.neighbors if n in last]
-        if not seen:
+        caught, fishers = self.neighbours_caught[decision.agent.unique_id]
+        if not fishers:
             ask = public["sustainable_share"] if self.params.first is None else self.params.first
         else:
-            ask = round(sum(seen) / len(seen))
+            ask = round(caught / fishers)
         return decision.schema(fish=min(ask, public["stock"]))
