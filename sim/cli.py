@@ -19,6 +19,30 @@ if TYPE_CHECKING:
     from sim.llm.errors import LLMError
 
 
+def seed_argument(text: str) -> int:
+    """``--seed``: what a scenario's ``seed:`` accepts, refused by argparse (a message and exit 2) otherwise."""
+    from sim.scenario_files import MAX_SEED
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"a seed is an integer from 0 to 2**63-1, got '{text}'")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """A count given on the command line (workers, samples, replications): an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer of at least 1, got '{text}'")
+    return value
+
+
 def _add_scenario_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scenario", help="scenario YAML file")
     parser.add_argument(
@@ -61,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run_parser = commands.add_parser("run", help="run one scenario and write a run directory")
     _add_scenario_args(run_parser)
-    run_parser.add_argument("--seed", type=int, help="run seed (default: the scenario's)")
+    run_parser.add_argument("--seed", type=seed_argument, help="run seed (default: the scenario's)")
     run_parser.add_argument("--out", help="run directory to write (default: under output.dir)")
     run_parser.add_argument("--server", metavar="URL", help="use this OpenAI-compatible vLLM server")
     run_parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
@@ -110,7 +134,10 @@ def _raise_terminated(signum: int, frame: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse's usage errors (status 2) and --help (0), returned like any other status
+        return int(exc.code or 0)
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
     try:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -31,9 +30,10 @@ from sim.errors import UserError
 from sim.institutions.base import INSTITUTIONS
 from sim.llm.config import LLMConfig
 from sim.registry import Registry
-from sim.scenario_errors import format_errors, parse_yaml
-from sim.scenario_files import ScenarioFile
+from sim.scenario_errors import format_errors
+from sim.scenario_files import ScenarioFile, Seed
 from sim.sweeps.spec import SweepSpec
+from sim.yaml_loader import load_yaml_file, parse_yaml_value
 
 
 class Strict(BaseModel):
@@ -127,7 +127,7 @@ class Scenario(Strict):
 
     name: str = Field(min_length=1, description="Short name; used for run directory names.")
     description: str = ""
-    seed: int = Field(0, ge=0, description="Run seed: Mesa's RNG and every LLM request's seed derive from it.")
+    seed: Seed = Field(0, description="Run seed: Mesa's RNG and every LLM request's seed derive from it.")
     steps: int = Field(ge=1, description="Number of steps (months, rounds, periods).")
     population: list[GroupSpec] = Field(min_length=1)
     network: NetworkSpec = Field(default_factory=NetworkSpec)
@@ -168,10 +168,7 @@ def apply_override(data: dict[str, Any], assignment: str) -> tuple[str, ...]:
     parts = tuple(int(p) if p.isdigit() else p for p in dotted.strip().split("."))
     if any(p == "" for p in parts):
         raise UserError(f"--set {assignment}: empty part in the path '{dotted}'")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError as exc:
-        raise UserError(f"--set {assignment}: the value is not valid YAML ({exc.problem})") from None
+    value = parse_yaml_value(raw, f"--set {assignment}") if raw.strip() else ""
     node: Any = data
     for i, part in enumerate(parts[:-1]):
         where = ".".join(map(str, parts[: i + 1]))
@@ -211,9 +208,7 @@ def validate_scenario(
 def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Scenario:
     """Read, override and validate a scenario file. Every user mistake becomes one `UserError`."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"scenario file not found: {path}")
-    data, lines = parse_yaml(path.read_text(encoding="utf-8"), str(path))
+    data, lines = load_yaml_file(path)
     data = {} if data is None else data
     applied = {}
     if isinstance(data, dict):

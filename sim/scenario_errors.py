@@ -1,4 +1,4 @@
-"""Turning YAML and validation failures into messages that name the file, the line and the field."""
+"""Turning validation failures into messages that name the file, the line and the field."""
 
 from __future__ import annotations
 
@@ -6,41 +6,11 @@ import types
 import typing
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
-from sim.errors import UserError
 from sim.registry import closest
 
 Path_ = tuple[Any, ...]
-
-
-def parse_yaml(text: str, source: str) -> tuple[Any, dict[Path_, int]]:
-    """Load YAML and index the 1-based line of every key and list item by its path."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise UserError(f"{source}{where}: invalid YAML: {problem}") from None
-    lines: dict[Path_, int] = {}
-    if node is not None:
-        _index(node, (), lines)
-    return data, lines
-
-
-def _index(node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> None:
-    lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            lines[(*path, key.value)] = key.start_mark.line + 1
-            _index(value, (*path, key.value), lines)
-            lines[(*path, key.value)] = key.start_mark.line + 1
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _index(item, (*path, i), lines)
 
 
 def _strip_tags(loc: Path_, data: Any) -> Path_:

@@ -1,7 +1,7 @@
-"""Paths named inside a scenario file, checked when the scenario is validated.
+"""Field types that the scenario, the sweep spec and component parameters share: files named in a scenario, seeds.
 
 Kept apart from `sim.scenario` so that component parameter models (which `sim.scenario` imports to build
-its tagged unions) can use `ScenarioFile` without an import cycle.
+its tagged unions) can use them without an import cycle.
 """
 
 from __future__ import annotations
@@ -9,7 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AfterValidator, ValidationInfo
+from pydantic import AfterValidator, Field, ValidationInfo
+
+MAX_SEED = 2**63 - 1
 
 
 def _existing_file(value: str, info: ValidationInfo) -> str:
@@ -23,3 +25,6 @@ def _existing_file(value: str, info: ValidationInfo) -> str:
 
 
 ScenarioFile = Annotated[str, AfterValidator(_existing_file)]
+
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
+"""A run seed: a non-negative integer that fits the int64 columns of the results tables."""

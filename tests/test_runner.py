@@ -10,7 +10,7 @@ import pytest
 
 from sim.errors import UserError
 from sim.runner import run, simulate
-from sim.scenario import load_scenario
+from sim.scenario import load_scenario, scenario_from_dict
 from tests.helpers import commons
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,6 +58,24 @@ def test_a_crashed_run_leaves_no_directory(tmp_path: Path, monkeypatch: pytest.M
     with pytest.raises(RuntimeError, match="simulated crash"):
         run(commons([("sustainable", 5)]), out=tmp_path / "r", progress=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_run_refused_before_its_first_step_leaves_no_folder(tmp_path: Path) -> None:
+    """The default run directory is <output.dir>/<name>/<stamp>: a refusal removes the folders it made, and only
+    those (an existing output.dir stays, with whatever it held)."""
+    keep = tmp_path / "runs" / "other"
+    keep.mkdir(parents=True)
+    data = commons([("sustainable", 2)]).model_dump(mode="json")
+    data["population"][0]["policy"] = "llm"
+    data["llm"] = {"backend": "openai", "cache": None}
+    data["output"]["dir"] = str(tmp_path / "runs")
+    with pytest.raises(UserError, match="needs a server"):
+        run(scenario_from_dict(data), progress=False)
+    assert [p.relative_to(tmp_path).as_posix() for p in sorted(tmp_path.rglob("*"))] == ["runs", "runs/other"]
+    data["output"]["dir"] = str(tmp_path / "new" / "runs")
+    with pytest.raises(UserError, match="needs a server"):
+        run(scenario_from_dict(data), progress=False)
+    assert not (tmp_path / "new").exists()
 
 
 def test_an_existing_run_directory_is_not_overwritten(tmp_path: Path) -> None:

@@ -221,7 +221,8 @@ def test_ray_executor_gives_the_same_table(tmp_path: Path):
 @pytest.mark.parametrize(
     ("extra", "expected"),
     [
-        (["--grid", "environment.completeness=0.5,1", "--workers", "0"], "--workers must be at least 1, got 0"),
+        (["--grid", "environment.completeness=0.5,1", "--workers", "0"],
+         "argument --workers: expected an integer of at least 1, got '0'"),
         (["--grid", "environment.nope=1,2"], "unknown key 'nope'"),
         (["--grid", "environment.completeness"], "--grid environment.completeness: expected PATH=V1,V2"),
         (["--range", "environment.completeness=0,1"], "--range needs --samples N"),

@@ -6,9 +6,9 @@ import argparse
 import sys
 from typing import Any
 
-import yaml
-
+from sim.cli import positive_int, seed_argument
 from sim.errors import UserError
+from sim.yaml_loader import parse_yaml_value
 
 
 def add_sweep_parser(commands: Any) -> None:
@@ -20,11 +20,13 @@ def add_sweep_parser(commands: Any) -> None:
                         help="add a grid axis, e.g. --grid environment.completeness=0.25,0.5,1 (repeatable)")
     parser.add_argument("--range", dest="ranges", action="append", default=[], metavar="PATH=LOW,HIGH",
                         help="sample this field from [LOW, HIGH] (with --samples; repeatable)")
-    parser.add_argument("--samples", type=int, metavar="N", help="number of sampled points")
+    parser.add_argument("--samples", type=positive_int, metavar="N", help="number of sampled points")
     parser.add_argument("--method", choices=["lhs", "random"], help="sampling: Latin hypercube (default) or random")
-    parser.add_argument("--replications", type=int, metavar="N", help="runs per point, each with its own seed")
-    parser.add_argument("--seed", type=int, help="base seed of replications and samples (default: the scenario's)")
-    parser.add_argument("--workers", type=int, metavar="N",
+    parser.add_argument("--replications", type=positive_int, metavar="N",
+                        help="runs per point, each with its own seed")
+    parser.add_argument("--seed", type=seed_argument,
+                        help="base seed of replications and samples (default: the scenario's)")
+    parser.add_argument("--workers", type=positive_int, metavar="N",
                         help="cells run at once (default: the CPU count; 1 runs them in this process)")
     parser.add_argument("--executor", choices=["local", "ray"], default="local",
                         help="local processes (default) or Ray tasks")
@@ -51,10 +53,7 @@ def _split(flag: str, text: str) -> tuple[str, list[Any]]:
     if not sep or not path.strip() or not raw.strip():
         raise UserError(f"{flag} {text}: expected PATH=V1,V2,... e.g. environment.completeness=0.25,0.5")
     raw = raw.strip()
-    try:
-        values = yaml.safe_load(raw if raw.startswith("[") else f"[{raw}]")
-    except yaml.YAMLError as exc:
-        raise UserError(f"{flag} {text}: the values are not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    values = parse_yaml_value(raw if raw.startswith("[") else f"[{raw}]", f"{flag} {text}")
     return path.strip(), values
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from sim.errors import UserError
 from sim.scenario import Scenario, apply_override, validate_scenario
-from sim.scenario_errors import parse_yaml
+from sim.yaml_loader import load_yaml_file
 
 
 @dataclass(frozen=True)
@@ -31,9 +31,7 @@ class ScenarioSource:
             data, source, base_dir, lines = copy.deepcopy(scenario), "<dict>", ".", {}
         else:
             path = Path(scenario)
-            if not path.is_file():
-                raise UserError(f"scenario file not found: {path}")
-            data, lines = parse_yaml(path.read_text(encoding="utf-8"), str(path))
+            data, lines = load_yaml_file(path)
             data, source, base_dir = {} if data is None else data, str(path), str(path.parent.resolve())
         if not isinstance(data, dict):
             raise UserError(f"{source}: a scenario must be a mapping of keys to values, got {type(data).__name__}")

@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from sim.scenario_files import Seed
+
 # Fields a sweep may not vary: the seed comes from replications, and a sweep cannot sweep itself.
 RESERVED = ("seed", "sweep")
 
@@ -81,9 +83,7 @@ class SweepSpec(_Strict):
     grid: dict[str, list[Any]] = Field(default_factory=dict, description="Dotted path -> the values to try.")
     sample: SampleSpec | None = Field(None, description="Points sampled from ranges (crossed with the grid).")
     replications: int = Field(1, ge=1, description="Runs per point, each with its own seed derived from `seed`.")
-    seed: int | None = Field(
-        None, ge=0, description="Base seed of replications and samples; the scenario's seed if unset."
-    )
+    seed: Seed | None = Field(None, description="Base seed of replications and samples; the scenario's seed if unset.")
     dir: str = Field("sweeps", description="Folder under which the sweep directory <dir>/<name> is created.")
     run_plots: bool = Field(False, description="Write each run's own plots (about a second per run).")
 

@@ -1,0 +1,43 @@
+"""Bad command-line arguments: a message and exit 2, never a traceback from deep inside Mesa or pyarrow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sim.cli import main
+from sim.errors import UserError
+from sim.runner import run
+from sim.scenario import load_scenario, scenario_from_dict
+
+SCENARIO = Path(__file__).parent.parent / "scenarios" / "commons_rules.yaml"
+
+
+@pytest.mark.parametrize("seed", ["-4", "1e3", "x", str(2**63)])
+def test_a_bad_seed_is_refused_by_run_and_sweep(seed: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["run", str(SCENARIO), f"--seed={seed}", "--out", str(tmp_path / "r")]) == 2
+    assert f"argument --seed: a seed is an integer from 0 to 2**63-1, got '{seed}'" in capsys.readouterr().err
+    assert main(["sweep", str(SCENARIO), f"--seed={seed}", "--out", str(tmp_path / "s")]) == 2
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("flag", ["--workers", "--samples", "--replications"])
+@pytest.mark.parametrize("value", ["0", "-2", "two"])
+def test_sweep_counts_must_be_positive(flag: str, value: str, capsys: pytest.CaptureFixture) -> None:
+    assert main(["sweep", str(SCENARIO), f"{flag}={value}"]) == 2
+    assert f"argument {flag}: expected an integer of at least 1, got '{value}'" in capsys.readouterr().err
+
+
+def test_the_largest_seed_runs(tmp_path: Path) -> None:
+    scenario = load_scenario(SCENARIO, ["steps=2", "population.2.policy=sustainable"])
+    result = run(scenario, seed=2**63 - 1, out=tmp_path / "r", progress=False)
+    assert result.seed == 2**63 - 1 and len(result.model) == 2
+
+
+def test_a_seed_too_large_for_the_results_tables_is_a_scenario_error() -> None:
+    data = load_scenario(SCENARIO).model_dump(mode="json")
+    with pytest.raises(UserError, match=r"seed: Input should be less than or equal to 9223372036854775807"):
+        scenario_from_dict({**data, "seed": 2**63})
+    with pytest.raises(UserError, match=r"sweep\.seed: Input should be less than or equal to"):
+        scenario_from_dict({**data, "sweep": {"replications": 2, "seed": 2**64}})
