@@ -52,13 +52,15 @@ def _add_scenario_args(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from sim.amendments import load_amendments
     from sim.runner import run
     from sim.scenario import load_scenario
 
     scenario = load_scenario(args.scenario, args.overrides)
+    amendments = load_amendments(args.amendments) if args.amendments else ()
     result = run(
         scenario, seed=args.seed, out=args.out, server_url=args.server,
-        progress=not args.quiet, overwrite=args.overwrite,
+        progress=not args.quiet, overwrite=args.overwrite, amendments=amendments,
     )
     print(f"run directory: {result.path}")
     for key, value in result.summary.items():
@@ -89,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     run_parser.add_argument("--out", help="run directory to write (default: under output.dir)")
     run_parser.add_argument("--server", metavar="URL", help="use this OpenAI-compatible vLLM server")
     run_parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    run_parser.add_argument("--amendments", metavar="FILE",
+                            help="replay these amendments (a run directory's amendments.yaml)")
     run_parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     run_parser.set_defaults(func=cmd_run)
 

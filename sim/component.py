@@ -36,7 +36,16 @@ class Component:
         self.params = params
 
     def setup(self) -> None:
-        """Called once the agents and the network exist."""
+        """Called once the agents and the network exist: the state this component keeps across steps."""
+
+    def configure(self) -> None:
+        """Derive what this component caches from its parameters and from the other components.
+
+        Called for every component before any `setup` (so a setup may use what another component derives
+        here), and again after each amendment (`sim.amendments`), so that a
+        value derived here follows a parameter changed mid-run. Raise a `UserError` for parameters that do not
+        fit the rest of the society: an amendment that causes one is refused and rolled back.
+        """
 
     def rules(self) -> str:
         """Text every agent reads: the rules this component puts in force (the shared prompt prefix)."""

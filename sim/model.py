@@ -8,7 +8,7 @@ decisions at once; the LLM policy turns them into one batch for vLLM.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import mesa
@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field, create_model
 
 from agents.agent import SocietyAgent
 from agents.policy import POLICIES, Policy
+from sim.amendments import Amendment, Amendments
 from sim.environments.base import ENVIRONMENTS
 from sim.institutions.base import INSTITUTIONS
 from sim.network import build_network
@@ -43,7 +44,10 @@ def message_schema(max_chars: int) -> type[Message]:
 class SocietyModel(mesa.Model):
     """A society of agents playing one environment under a list of institutions."""
 
-    def __init__(self, scenario: Scenario, seed: int | None = None, llm: LLMClient | None = None) -> None:
+    def __init__(
+        self, scenario: Scenario, seed: int | None = None, llm: LLMClient | None = None,
+        amendments: Iterable[Amendment] = (),
+    ) -> None:
         self.seed = scenario.seed if seed is None else seed
         super().__init__(rng=self.seed)
         self.spec = scenario  # not `scenario`: Mesa >= 3.5 reserves that name
@@ -63,10 +67,13 @@ class SocietyModel(mesa.Model):
         self.inbox: dict[int, list[str]] = defaultdict(list)
         self.last_outcome: Outcome | None = None
         for component in self.components:
+            component.configure()
+        for component in self.components:
             component.setup()
         self.datacollector = DataCollector(
             model_reporters=self._model_reporters(), agent_reporters=self._agent_reporters()
         )
+        self.amendments = Amendments(self, amendments)  # replayed ones; the dashboard applies more live
 
     # -- lookups ---------------------------------------------------------------------------------
     @property
@@ -114,6 +121,7 @@ class SocietyModel(mesa.Model):
     # -- one step --------------------------------------------------------------------------------
     def step(self) -> None:
         step = self.steps
+        self.amendments.apply_due(step)
         self._admit_newcomers(step)
         self.inbox.clear()
         active = self.active_agents()

@@ -21,6 +21,7 @@ from typing import IO, TYPE_CHECKING, Any
 import pandas as pd
 from tqdm.auto import tqdm
 
+from sim.amendments import AMENDMENTS_FILE, Amendment, dump_amendments
 from sim.errors import UserError
 from sim.metrics import run_summary
 from sim.model import SocietyModel
@@ -47,6 +48,7 @@ class RunResult:
     summary: dict[str, float]
     manifest: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    amendments: list[Amendment] = field(default_factory=list)
 
     def plot(self, columns: list[str] | None = None) -> Figure:
         """Model-level metrics against the step."""
@@ -72,12 +74,13 @@ def package_versions() -> dict[str, str]:
 
 
 def simulate(
-    scenario: Scenario, seed: int | None = None, llm: LLMClient | None = None, progress: bool = True
+    scenario: Scenario, seed: int | None = None, llm: LLMClient | None = None, progress: bool = True,
+    amendments: list[Amendment] | tuple[Amendment, ...] = (),
 ) -> RunResult:
-    """Run a scenario in memory and return its tables; no files are written."""
+    """Run a scenario in memory and return its tables; no files are written. ``amendments`` are replayed."""
     seed = scenario.seed if seed is None else seed
     started = time.perf_counter()
-    model = SocietyModel(scenario, seed=seed, llm=llm)
+    model = SocietyModel(scenario, seed=seed, llm=llm, amendments=amendments)
     llm_before = llm.llm_seconds if llm is not None else 0.0
     bar = tqdm(total=scenario.steps, desc=scenario.name, unit="step", disable=not progress, leave=False)
     with bar:
@@ -86,7 +89,15 @@ def simulate(
             bar.update(1)
             if llm is not None:
                 bar.set_postfix(_llm_progress(llm, model.spec.agent_count() * model.steps, started))
-    elapsed = time.perf_counter() - started
+    llm_seconds = (llm.llm_seconds - llm_before) if llm is not None else 0.0
+    return result_of(model, scenario, llm, time.perf_counter() - started, llm_seconds)
+
+
+def result_of(
+    model: SocietyModel, scenario: Scenario, llm: LLMClient | None, elapsed: float, llm_seconds: float
+) -> RunResult:
+    """The tables, summary and manifest of ``model`` as it stands (``scenario``: the one it was built from)."""
+    seed = model.seed
     model_table = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
     agent_table = (
         model.datacollector.get_agent_vars_dataframe()
@@ -101,7 +112,6 @@ def simulate(
         summary.update(component.summary(model_table, agent_table))
     for policy_cls in {type(p) for p in model.policies.values()}:
         summary.update(policy_cls.summary(model))
-    llm_seconds = (llm.llm_seconds - llm_before) if llm is not None else 0.0
     manifest = {
         "scenario": scenario.model_dump(mode="json"),
         "seed": seed,
@@ -111,8 +121,10 @@ def simulate(
         "timings": {"total_s": elapsed, "llm_s": llm_seconds, "simulation_s": elapsed - llm_seconds},
         "llm": llm.stats() if llm is not None else None,
         "summary": summary,
+        "amendments": len(model.amendments.applied),
     }
-    return RunResult(scenario, seed, model_table, agent_table, events, summary, manifest)
+    return RunResult(scenario, seed, model_table, agent_table, events, summary, manifest,
+                     amendments=list(model.amendments.applied))
 
 
 def _llm_progress(llm: LLMClient, decisions: int, started: float) -> dict[str, Any]:
@@ -133,6 +145,7 @@ def run(
     server_url: str | None = None,
     progress: bool = True,
     overwrite: bool = False,
+    amendments: list[Amendment] | tuple[Amendment, ...] = (),
 ) -> RunResult:
     """Run a scenario and write its run directory; returns the result with ``path`` set.
 
@@ -157,7 +170,7 @@ def run(
             if llm is not None:
                 llm.transcript = sink
             try:
-                result = simulate(scenario, seed=seed, llm=llm, progress=progress)
+                result = simulate(scenario, seed=seed, llm=llm, progress=progress, amendments=amendments)
             finally:
                 if llm is not None:
                     llm.transcript = None
@@ -233,6 +246,9 @@ def _write(folder: Path, result: RunResult) -> None:
 
             plt.close(figure)
     (folder / "summary.md").write_text(_summary_markdown(result), encoding="utf-8")
+    if result.amendments:
+        (folder / AMENDMENTS_FILE).write_text(
+            dump_amendments(result.amendments, result.scenario.name, result.seed), encoding="utf-8")
     manifest = {
         **result.manifest,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),

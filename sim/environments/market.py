@@ -112,6 +112,14 @@ class Market(Environment):
             if unknown:
                 raise UserError(f"environment.{key}: no population group named {', '.join(unknown)} "
                                 f"(groups: {', '.join(sorted(groups))})")
+        self.last: Clearing = Clearing(0, float("nan"), float("nan"))
+        self.last_levy = Levy()
+        self.step_harm = 0.0
+        self.step_welfare = 0.0
+
+    def configure(self) -> None:
+        """Each buyer's value and each seller's cost, from the demand and supply parameters."""
+        p = self.params
         agents = sorted(self.model.agents, key=lambda a: a.unique_id)
         buyers = [a.unique_id for a in agents if a.group in p.buyers]
         sellers = [a.unique_id for a in agents if a.group in p.sellers]
@@ -119,10 +127,6 @@ class Market(Environment):
                               strict=True))
         self.cost = dict(zip(sellers, [p.supply_intercept + p.supply_slope * j for j in range(len(sellers))],
                              strict=True))
-        self.last: Clearing = Clearing(0, float("nan"), float("nan"))
-        self.last_levy = Levy()
-        self.step_harm = 0.0
-        self.step_welfare = 0.0
 
     # -- roles and rules -------------------------------------------------------------------------
     def role(self, agent: SocietyAgent) -> Role:

@@ -75,9 +75,10 @@ class ProxyTask(Environment):
     Action = Allocation
 
     def setup(self) -> None:
-        p = self.params
-        self.even = aligned_optimum(p.budget, p.attributes)
         self.states: dict[int, np.ndarray] = {}
+
+    def configure(self) -> None:
+        self.even = aligned_optimum(self.params.budget, self.params.attributes)
 
     def state(self, agent_id: int) -> np.ndarray:
         return self.states.setdefault(agent_id, self.even.copy())

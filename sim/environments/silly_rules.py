@@ -87,7 +87,6 @@ class SillyRules(Environment):
 
     def setup(self) -> None:
         p = self.params
-        self.theory = p.theory()
         self.founders = len(self.model.active_agents())
         self.members: set[int] = {a.unique_id for a in self.model.active_agents()}
         self.belief = dict.fromkeys(self.members, p.prior_collapse)
@@ -95,6 +94,9 @@ class SillyRules(Environment):
         self.left_at: dict[int, int] = {}
         self.quorum_lost = False
         self.enforcement = p.enforcement_high
+
+    def configure(self) -> None:
+        self.theory = self.params.theory()
 
     # -- the state of enforcement -----------------------------------------------------------------
     def enforcement_now(self, step: int) -> float:

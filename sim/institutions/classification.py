@@ -33,9 +33,11 @@ class Classification(Institution):
 
     Params = ClassificationParams
 
-    def setup(self) -> None:
+    def configure(self) -> None:
         self.monitoring = earlier(self, Monitoring, required=True)
         self.norms = self.monitoring.norms
+
+    def setup(self) -> None:
         self.labels: dict[int, dict[int, list[str]]] = {}
         self.public_labels: dict[int, list[str]] = {}
         self.judged = 0

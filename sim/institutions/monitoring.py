@@ -35,8 +35,10 @@ class Monitoring(Institution):
 
     Params = MonitoringParams
 
-    def setup(self) -> None:
+    def configure(self) -> None:
         self.norms = earlier(self, Norms, required=True)
+
+    def setup(self) -> None:
         self.seen: dict[int, list[int]] = {}
         self.observed_acts = 0
         self.acts = 0

@@ -13,6 +13,7 @@ Norms only say what counts as a violation; whether it is seen, judged and punish
 from __future__ import annotations
 
 import operator
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -60,8 +61,15 @@ class Norms(Institution):
     """Checks every act against every rule and keeps count of compliance."""
 
     Params = NormsParams
+    importance: Mapping[str, bool] = {}  # rule name -> important, kept for rules amended away
 
     def setup(self) -> None:
+        self.violations: dict[int, list[str]] = {}
+        self.kept: dict[str, list[bool]] = {r.name: [] for r in self.params.rules}
+        self.step_kept: dict[str, list[bool]] = {}
+
+    def configure(self) -> None:
+        """The yes/no fields the rules add to the action; a rule amended away keeps its record and importance."""
         env_fields = self.model.environment.Action.model_fields
         self.own_fields: dict[str, Rule] = {}
         for rule in self.params.rules:
@@ -75,12 +83,10 @@ class Norms(Institution):
                                 f"'{self.model.environment.kind}' ({', '.join(env_fields)}), so the rule adds it "
                                 "as a yes/no choice and needs op '==' or '!=' with value true or false")
             self.own_fields.setdefault(rule.field, rule)
-        self.violations: dict[int, list[str]] = {}
-        self.kept: dict[str, list[bool]] = {r.name: [] for r in self.params.rules}
-        self.step_kept: dict[str, list[bool]] = {}
+        self.importance = {**self.importance, **{r.name: r.important for r in self.params.rules}}
 
     def important(self, name: str) -> bool:
-        return next(r.important for r in self.params.rules if r.name == name)
+        return self.importance[name]
 
     # -- what agents know and choose -------------------------------------------------------------
     def action_fields(self) -> dict[str, tuple[Any, Any]]:
@@ -114,7 +120,7 @@ class Norms(Institution):
                     ctx.outcome.adjust(agent_id, "norm_cost", -rule.cost, -rule.cost)
             self.violations[agent_id] = broken
         for name, kept in self.step_kept.items():
-            self.kept[name].extend(kept)
+            self.kept.setdefault(name, []).extend(kept)
 
     # -- metrics ---------------------------------------------------------------------------------
     def compliance(self, important: bool | None = None, per_rule: dict[str, list[bool]] | None = None) -> float:

@@ -47,8 +47,8 @@ class PolicyChoice(MarketInstitution):
 
     Params = ChoiceParams
 
-    def setup(self) -> None:
-        super().setup()
+    def configure(self) -> None:
+        """The target institution, and its parameters under each option (the target's others as they are now)."""
         p = self.params
         matches = [i for i in self.model.institutions if i.kind == p.target and i is not self]
         if not matches:

@@ -104,11 +104,6 @@ class Sanctions(Institution):
     phase = "sanction"
 
     def setup(self) -> None:
-        self.norms = earlier(self, Norms)
-        self.perception: Monitoring | Classification | None = earlier(self, Classification) or earlier(
-            self, Monitoring)
-        if self.params.fine and self.norms is None:
-            raise UserError("institutions: 'sanctions' with a fine needs a 'norms' institution listed before it")
         self.open = False
         self.may_punish: dict[int, dict[int, list[str] | None]] = {}
         self.received_last: dict[int, int] = {}
@@ -116,6 +111,14 @@ class Sanctions(Institution):
         self.step = {"points": 0, "false_points": 0, "cost": 0.0, "loss": 0.0, "fines": 0.0}
         self.totals = dict.fromkeys(self.step, 0.0)
         self.punished_agent_steps = 0
+
+    def configure(self) -> None:
+        """The stages this one reads: the norms, and what monitoring (or classification) saw."""
+        self.norms = earlier(self, Norms)
+        self.perception: Monitoring | Classification | None = earlier(self, Classification) or earlier(
+            self, Monitoring)
+        if self.params.fine and self.norms is None:
+            raise UserError("institutions: 'sanctions' with a fine needs a 'norms' institution listed before it")
 
     # -- the schedule ----------------------------------------------------------------------------
     def cost(self, points: int) -> float:

@@ -80,11 +80,14 @@ class Voting(PolicyChoice):
     Params = VotingParams
     phase = "vote"
 
-    def setup(self) -> None:
-        super().setup()
+    def configure(self) -> None:
+        super().configure()
         if self.model.institutions.index(self.target) > self.model.institutions.index(self):
             raise UserError(f"institutions: list '{self.params.target}' before 'voting', so that a period's trade "
                             "is settled under the rule it was cleared under before the vote changes it")
+
+    def setup(self) -> None:
+        super().setup()
         self.results: list[tuple[int, str, dict[str, float]]] = []
 
     def rules(self) -> str:
