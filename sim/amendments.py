@@ -269,13 +269,12 @@ def _short(value: Any) -> str:
 
 # -- amendments.yaml ---------------------------------------------------------------------------------
 def load_amendments(path: str | Path) -> list[Amendment]:
-    """Read and validate an amendments file; every mistake is one `UserError` naming file, line and field."""
-    from sim.scenario_errors import format_errors, parse_yaml
+    """Read and validate an amendments file (the scenario's YAML limits: size, depth, aliases, duplicate keys);
+    every mistake is one `UserError` naming file, line and field."""
+    from sim.scenario_errors import format_errors
+    from sim.yaml_loader import load_yaml_file
 
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"amendments file not found: {path}")
-    data, lines = parse_yaml(path.read_text(encoding="utf-8"), str(path))
+    data, lines = load_yaml_file(path, "amendments file")
     if isinstance(data, list):  # a bare list of amendments
         data, lines = {"amendments": data}, {("amendments", *k): v for k, v in lines.items()}
     if not isinstance(data, dict):

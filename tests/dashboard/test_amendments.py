@@ -182,6 +182,7 @@ def test_replay_against_another_run_is_refused(tmp_path: Path, capsys: pytest.Ca
     ("amendments:\n- {step: 2, target: tax}\n", "exactly one change"),
     ("- {step: 2, target: tax, set: {rate: 1}, sett: 1}\n", "unknown key 'sett'"),
     ("amendments: [\n", "invalid YAML"),
+    ("amendments: []\namendments: []\n", "'amendments' appears twice"),
 ])
 def test_a_bad_amendments_file_exits_2_naming_the_problem(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, message: str,
