@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import BaseModel
@@ -62,11 +63,16 @@ class RulePolicy(Policy):
     """
 
     def decide(self, decisions: list[Decision]) -> list[BaseModel]:
-        return [self.act(d) for d in decisions]
+        handlers = {phase: self.handler(phase) for phase in {d.phase for d in decisions}}
+        return [handlers[d.phase](d) for d in decisions]
 
-    def act(self, decision: Decision) -> BaseModel:
-        handler = getattr(self, f"on_{decision.phase}", None)
-        return decision.fallback if handler is None else handler(decision)
+    def handler(self, phase: str) -> Callable[[Decision], BaseModel]:
+        """``on_<phase>``, or the declared fallback where the policy has none."""
+        return getattr(self, f"on_{phase}", None) or _fallback
+
+
+def _fallback(decision: Decision) -> BaseModel:
+    return decision.fallback
 
 
 POLICIES: Registry[type[Policy]] = Registry("policy")

@@ -12,7 +12,7 @@ import platform
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -26,6 +26,7 @@ from sim.errors import UserError
 from sim.metrics import run_summary
 from sim.model import SocietyModel
 from sim.plots import plot_agents, plot_metrics
+from sim.step import Event
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -105,8 +106,8 @@ def result_of(
         .rename(columns={"Step": "step", "AgentID": "agent_id"})
         .astype({"step": int})  # Mesa >= 3.5 records its (float) time here
     )
-    events = pd.DataFrame([asdict(e) for e in model.events], columns=["step", "kind", "agent_id", "target_id",
-                                                                     "value", "detail"])
+    columns = [f.name for f in fields(Event)]
+    events = pd.DataFrame([tuple(getattr(e, c) for c in columns) for e in model.events], columns=columns)
     summary = {"steps_run": float(model.steps), **run_summary(agent_table)}
     for component in model.components:
         summary.update(component.summary(model_table, agent_table))

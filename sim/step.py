@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from agents.agent import SocietyAgent
 
 
-@dataclass
+@dataclass(slots=True)
 class Observation:
     """What one agent knows when it decides: public state, its private state, and messages received.
 
@@ -33,20 +33,26 @@ class Observation:
     messages: list[str] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(slots=True)
 class Decision:
     """A request to a policy: this agent, seeing this, must answer with an instance of ``schema``.
 
-    ``fallback`` is the scenario's declared action when no valid answer can be had. ``narrow``, where the phase
-    has one, gives the agent's own JSON schema when its bounds are its own (see `json_schema`).
+    ``fallback_of`` makes the scenario's declared action for when no valid answer can be had (`fallback`).
+    ``narrow``, where the phase has one, gives the agent's own JSON schema when its bounds are its own
+    (see `json_schema`).
     """
 
     agent: SocietyAgent
     phase: str
     observation: Observation
     schema: type[BaseModel]
-    fallback: BaseModel
+    fallback_of: Callable[[SocietyAgent], BaseModel]
     narrow: Callable[[SocietyAgent], dict[str, Any] | None] | None = None
+
+    @property
+    def fallback(self) -> BaseModel:
+        """The declared action for this agent, made when asked: most decisions never need it."""
+        return self.fallback_of(self.agent)
 
     def json_schema(self) -> dict[str, Any]:
         """The JSON schema an answer must match, which an LLM decodes against.
@@ -80,7 +86,7 @@ class Outcome:
         self.ledger.append((agent_id, reason, specified, true))
 
 
-@dataclass
+@dataclass(slots=True)
 class Event:
     """One thing that happened, for the events table: a sanction, a violation, a lawsuit, a message."""
 

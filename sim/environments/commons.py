@@ -60,10 +60,11 @@ def allocate(requests: dict[int, int], stock: int, rng: np.random.Generator) -> 
     catches = dict.fromkeys(requests, 0)
     wanting = [a for a, r in requests.items() if r > 0]
     for _ in range(stock):
-        agent = wanting[int(rng.integers(len(wanting)))]
+        k = int(rng.integers(len(wanting)))
+        agent = wanting[k]
         catches[agent] += 1
         if catches[agent] == requests[agent]:
-            wanting.remove(agent)
+            del wanting[k]
     return catches
 
 
@@ -111,7 +112,7 @@ class Commons(Environment):
             capacity=self.params.capacity,
             fishers=len(self.model.active_agents()),
             sustainable_share=self.share(),
-            last_catches=dict(self.last_catches),
+            last_catches=self.last_catches,  # one dict for every fisher (resolve replaces it): read, never change
         )
         observation.private.update(
             last_catch=self.last_catches.get(agent.unique_id),

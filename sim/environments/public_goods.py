@@ -79,10 +79,12 @@ class PublicGoods(Environment):
                 f"groups of {size}; newcomers are not supported"
             )
         self.groups: list[list[int]] = []
+        self.group_of_agent: dict[int, list[int]] = {}
         self.grouped_at = 0
         self.contributions: dict[int, int] = {}
         self.first_stage: dict[int, float] = {}
-        self.periods: dict[int, tuple[dict[int, int], dict[int, list[int]]]] = {}
+        # this period and the last: everyone's contribution, and per agent its group's (one dict per group)
+        self.periods: dict[int, tuple[dict[int, int], dict[int, dict[int, int]]]] = {}
         self._regroup()
 
     # -- groups ----------------------------------------------------------------------------------
@@ -95,12 +97,13 @@ class PublicGoods(Environment):
         shuffled = [int(i) for i in self.model.rng.permutation(ids)]
         size = self.params.group_size
         self.groups = [sorted(shuffled[k:k + size]) for k in range(0, len(shuffled), size)]
+        self.group_of_agent = {i: g for g in self.groups for i in g}
         self.grouped_at = step
 
     def group_of(self, agent_id: int) -> list[int]:
-        """The ids of ``agent_id``'s group this period, itself included."""
+        """The ids of ``agent_id``'s group this period, itself included (shared: read it, never change it)."""
         self._regroup()
-        return next(g for g in self.groups if agent_id in g)
+        return self.group_of_agent[agent_id]
 
     def peers(self, agent_id: int) -> list[int]:
         """Who can see and sanction ``agent_id`` this period: the rest of its group."""
@@ -121,16 +124,16 @@ class PublicGoods(Environment):
     def observe(self, agent: SocietyAgent, observation: Observation) -> None:
         """Last period's group and contributions; in the punishment stage also this period's."""
         me, now = agent.unique_id, self.model.steps
-        given, played = self.periods.get(now, ({}, {}))
-        last_given, last_played = self.periods.get(now - 1, ({}, {}))
+        seen = self.periods.get(now, ({}, {}))[1]
+        last_given, last_seen = self.periods.get(now - 1, ({}, {}))
         observation.public.update(
             period=self.model.steps, endowment=self.params.endowment, mpcr=self.params.mpcr,
             group_size=self.params.group_size,
         )
         observation.private.update(
             group=self.group_of(me),
-            group_contributions={j: given[j] for j in played.get(me, [])},
-            last_group_contributions={j: last_given[j] for j in last_played.get(me, [])},
+            group_contributions=seen.get(me, {}),  # shared by the group: read, never change
+            last_group_contributions=last_seen.get(me, {}),
             last_contribution=last_given.get(me),
             total_income=agent.total_specified,
         )
@@ -155,7 +158,13 @@ class PublicGoods(Environment):
                 specified[j] = p.endowment - given[j] + p.mpcr * project
                 true[j] = p.endowment - given[j] + len(group) * p.mpcr * given[j]
         self.contributions, self.first_stage = given, dict(specified)
-        self.periods[self.model.steps] = (given, {i: list(g) for g in self.groups for i in g})
+        now = self.model.steps
+        seen: dict[int, dict[int, int]] = {}
+        for group in self.groups:
+            of_group = {j: given[j] for j in group}
+            seen.update(dict.fromkeys(group, of_group))
+        self.periods = {s: period for s, period in self.periods.items() if s == now - 1}
+        self.periods[now] = (given, seen)
         return Outcome(specified=specified, true=true, info={"contributions": given, "groups": self.groups})
 
     # -- metrics ---------------------------------------------------------------------------------

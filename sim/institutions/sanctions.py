@@ -105,6 +105,7 @@ class Sanctions(Institution):
 
     def setup(self) -> None:
         self.open = False
+        self._terms: tuple[tuple, dict[str, Any]] = ((), {})
         self.may_punish: dict[int, dict[int, list[str] | None]] = {}
         self.received_last: dict[int, int] = {}
         self.step_given: dict[int, int] = {}
@@ -135,6 +136,15 @@ class Sanctions(Institution):
             return payoff * min(points, 10) / 10
         return min(payoff, self.params.loss_per_point * points)
 
+    def terms(self) -> dict[str, Any]:
+        """The schedule as every agent sees it; one dict per distinct schedule, shared: read it, never change it."""
+        p = self.params
+        key = (p.schedule, p.max_points, p.cost_per_point)
+        if self._terms[0] != key:
+            costs = [self.cost(points) for points in range(p.max_points + 1)]
+            self._terms = (key, {"schedule": p.schedule, "max_points": p.max_points, "cost_of_points": costs})
+        return self._terms[1]
+
     # -- what agents know ------------------------------------------------------------------------
     def rules(self) -> str:
         lines = []
@@ -162,10 +172,7 @@ class Sanctions(Institution):
     def observe(self, agent: SocietyAgent, observation: Observation) -> None:
         if not self.params.peer:
             return
-        observation.public["punishment"] = {
-            "schedule": self.params.schedule, "max_points": self.params.max_points,
-            "cost_of_points": [self.cost(p) for p in range(self.params.max_points + 1)],
-        }
+        observation.public["punishment"] = self.terms()
         observation.private["points_received_last"] = self.received_last.get(agent.unique_id, 0)
         if self.open:
             observation.private["may_punish"] = self.may_punish.get(agent.unique_id, {})
