@@ -222,7 +222,7 @@ class SocietyModel(mesa.Model):
 
     def _describe(self, agent: SocietyAgent, reward: float) -> str:
         action = agent.last_action.model_dump() if agent.last_action is not None else {}
-        chosen = ", ".join(f"{k}={v}" for k, v in action.items())
+        chosen = ", ".join([f"{k}={v}" for k, v in action.items()])
         return f"step {self.steps}: you chose {chosen} and earned {reward:g}"
 
     # -- recording -------------------------------------------------------------------------------

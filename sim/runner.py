@@ -25,7 +25,6 @@ from sim.amendments import AMENDMENTS_FILE, Amendment, dump_amendments
 from sim.errors import UserError
 from sim.metrics import run_summary
 from sim.model import SocietyModel
-from sim.plots import plot_agents, plot_metrics
 from sim.step import Event
 
 if TYPE_CHECKING:
@@ -53,10 +52,14 @@ class RunResult:
 
     def plot(self, columns: list[str] | None = None) -> Figure:
         """Model-level metrics against the step."""
+        from sim.plots import plot_metrics  # matplotlib is imported only by a run that plots
+
         return plot_metrics(self.model, columns, title=f"{self.scenario.name} (seed {self.seed})")
 
     def plot_agents(self) -> Figure:
         """Each agent's cumulative specified reward and true utility."""
+        from sim.plots import plot_agents
+
         return plot_agents(self.agents, title=f"{self.scenario.name} (seed {self.seed})")
 
     def _repr_html_(self) -> str:

@@ -14,6 +14,7 @@ replacement cost: true = catch - regrowth * max(0, catch - floor(f/N)).
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -88,7 +89,7 @@ class Commons(Environment):
         """f(t) = max{x | 2(h - x) >= h} = floor(h/2) for regrowth 2; in general the most the group can
         take so that the rest regrows to at least h again."""
         g = self.params.regrowth
-        return int(np.floor(self.stock * (1 - 1 / g) + 1e-9))
+        return math.floor(self.stock * (1 - 1 / g) + 1e-9)
 
     def share(self) -> int:
         """A fisher's share of the threshold: floor(f/N), as GovSim's code computes it."""

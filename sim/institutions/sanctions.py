@@ -86,6 +86,12 @@ def punishment_schema(max_points: int) -> type[BaseModel]:
     return Punishment
 
 
+@schema_builder
+def no_punishment(max_points: int) -> BaseModel:
+    """The fallback: no points for anyone (one instance, shared: never change it)."""
+    return punishment_schema(max_points)()
+
+
 def punishment_json_schema(max_points: int, targets: list[int]) -> dict[str, Any]:
     """The JSON schema of a punishment of exactly ``targets``: one integer field ``agent_<id>`` per target."""
     fields = {
@@ -196,7 +202,7 @@ class Sanctions(Institution):
         return punishment_json_schema(self.params.max_points, list(self.may_punish.get(agent.unique_id, {})))
 
     def phase_fallback(self, agent: SocietyAgent) -> BaseModel:
-        return punishment_schema(self.params.max_points)()
+        return no_punishment(self.params.max_points)
 
     def enforce(self, ctx: StepContext) -> None:
         self.open = False

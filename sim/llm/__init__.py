@@ -1,21 +1,31 @@
 """The LLM layer: backends (in-process vLLM, OpenAI-compatible server, replay), reply cache, model registry.
 
-Importing this package never imports vLLM or torch; the in-process engine is built on the first cache miss.
+Importing this package never imports vLLM or torch; the in-process engine is built on the first cache miss. Its
+names are imported when first asked for, so that a rule-based run, which only reads the configuration, does not
+load the client, its cache or its backends.
 """
 
-from sim.llm.client import LLMClient, make_client
-from sim.llm.config import LLMConfig
-from sim.llm.errors import LLMError, ReplayMiss
-from sim.llm.types import ChatReply, ChatRequest, Sampling, derive_seed
+from __future__ import annotations
 
-__all__ = [
-    "ChatReply",
-    "ChatRequest",
-    "LLMClient",
-    "LLMConfig",
-    "LLMError",
-    "ReplayMiss",
-    "Sampling",
-    "derive_seed",
-    "make_client",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "ChatReply": "sim.llm.types",
+    "ChatRequest": "sim.llm.types",
+    "LLMClient": "sim.llm.client",
+    "LLMConfig": "sim.llm.config",
+    "LLMError": "sim.llm.errors",
+    "ReplayMiss": "sim.llm.errors",
+    "Sampling": "sim.llm.types",
+    "derive_seed": "sim.llm.types",
+    "make_client": "sim.llm.client",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'sim.llm' has no attribute {name!r}")

@@ -14,7 +14,6 @@ Each function is the model as its source states it (see docs/contracts.md for th
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import minimize, minimize_scalar
 
 
 # -- Baker's multitask distortion model ----------------------------------------------------------
@@ -45,6 +44,8 @@ def baker_numeric_bonus(f: np.ndarray, g: np.ndarray, risk_aversion: float, nois
 
     This is what a rule-based Baker optimiser does; a test checks it lands on the closed form.
     """
+    from scipy.optimize import minimize, minimize_scalar  # imported where used: it is slow to import
+
     f, g = np.asarray(f, dtype=float), np.asarray(g, dtype=float)
 
     def effort(bonus: float) -> np.ndarray:

@@ -22,7 +22,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import binom
 
 
 @dataclass(frozen=True)
@@ -83,6 +82,8 @@ class SillyRulesModel:
         Of M opportunities each becomes a seen violation with probability v·o, punished with probability θ, so
         the seen count n ~ Bin(M, v·o) and the punished count k | n ~ Bin(n, θ).
         """
+        from scipy.stats import binom  # scipy.stats takes a second to import: only where it is used
+
         m, star = self.opportunities(members), self.threshold()
         seen = binom.pmf(np.arange(m + 1), m, self.violation_rate * self.observe)
         total = 0.0
