@@ -44,7 +44,7 @@ def requests(agents: int, month: int) -> list[ChatRequest]:
                     f"tons. Last month you caught {agent % 7} tons. How many tons do you catch this month?",
                 },
             ),
-            seed=derive_seed(2026, month, "decide", agent),
+            seed=derive_seed(2026, month, "decide", "decision", agent),
             schema=Catch.model_json_schema(),
             sampling=Sampling(temperature=0.7, top_p=1.0, max_tokens=96),
             tag={"agent": agent, "step": month},

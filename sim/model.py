@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import mesa
@@ -26,6 +27,7 @@ from sim.schemas import FieldSet, extended, schema_builder
 from sim.step import Decision, Event, Observation, Outcome, StepContext
 
 if TYPE_CHECKING:
+    from sim.llm.asker import Asker
     from sim.llm.client import LLMClient
     from sim.scenario import Scenario
 
@@ -88,6 +90,13 @@ class SocietyModel(mesa.Model):
         if self._llm is None:
             raise RuntimeError("this model was built without an LLM client, but an LLM policy needs one")
         return self._llm
+
+    @cached_property
+    def asker(self) -> Asker:
+        """The one route to the LLM for this run's agents and institutions (seeds derive from the run seed)."""
+        from sim.llm.asker import Asker
+
+        return Asker(self.llm, self.spec.llm, self.seed)
 
     def agent(self, unique_id: int) -> SocietyAgent:
         return self._by_id[unique_id]

@@ -28,7 +28,7 @@ from agents.policy import POLICIES
 from sim.environments.base import ENVIRONMENTS
 from sim.errors import UserError
 from sim.institutions.base import INSTITUTIONS
-from sim.llm.config import LLMConfig
+from sim.llm.config import LLMConfig, SamplingOverrides
 from sim.registry import Registry
 from sim.scenario_errors import format_errors
 from sim.scenario_files import ScenarioFile, Seed
@@ -62,14 +62,6 @@ InstitutionSpec = _tagged_union(INSTITUTIONS, "institution") if INSTITUTIONS.nam
 PolicySpec = _tagged_union(POLICIES, "policy")
 
 
-class SamplingSpec(Strict):
-    """Per-group sampling overrides for LLM policies; unset fields take the ``llm:`` block's values."""
-
-    temperature: float | None = Field(None, ge=0)
-    top_p: float | None = Field(None, gt=0, le=1)
-    max_tokens: int | None = Field(None, gt=0)
-
-
 class GroupSpec(Strict):
     """A population group: ``count`` agents sharing a policy and a persona."""
 
@@ -79,7 +71,9 @@ class GroupSpec(Strict):
     persona: str = Field("", description="Text that tells this group's LLM agents who they are.")
     join_step: int = Field(1, ge=1, description="Step at which the group's agents enter (newcomers join later).")
     memory: int = Field(20, ge=0, description="How many recent memory entries each agent keeps.")
-    sampling: SamplingSpec = Field(default_factory=SamplingSpec)
+    sampling: SamplingOverrides = Field(
+        default_factory=SamplingOverrides, description="This group's overrides of the llm: block's sampling."
+    )
 
     @field_validator("policy", mode="before")
     @classmethod

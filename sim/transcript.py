@@ -1,7 +1,9 @@
 """Reading a run's LLM transcript: what one agent saw and said, step by step.
 
-``transcript.jsonl`` holds one record per LLM request (see `sim.llm.client.transcript_record`), tagged by the
-LLM policy with ``agent``, ``group``, ``step``, ``phase``, ``round``, ``attempt`` and ``purpose``.
+``transcript.jsonl`` holds one record per LLM request (see `sim.llm.client.transcript_record`), tagged by the asker
+in one schema (`sim.llm.asker.TAG_FIELDS`): ``agent`` (who asked; null for an institution such as a court or a
+planner), ``about`` (the agents a question concerns, e.g. the parties of a dispute), ``group``, ``step``, ``phase``,
+``round``, ``attempt``, ``sample`` and ``purpose`` (decision, summary, verdict, plan, ...).
 """
 
 from __future__ import annotations
@@ -31,17 +33,30 @@ def read_transcript(run_dir: str | Path) -> list[dict[str, Any]]:
 def select(
     records: list[dict[str, Any]], agent: int | None = None, step: int | None = None, phase: str | None = None
 ) -> list[dict[str, Any]]:
-    """The records matching every given filter."""
-    wanted = {"agent": agent, "step": step, "phase": phase}
-    return [r for r in records if all(v is None or r.get(k) == v for k, v in wanted.items())]
+    """The records matching every given filter. An agent's records are the questions it asked, those about it
+    (a verdict on its dispute) and those an institution asked about no one in particular (a planner's plan)."""
+    wanted = {"step": step, "phase": phase}
+    return [
+        r for r in records
+        if all(v is None or r.get(k) == v for k, v in wanted.items()) and (agent is None or concerns(r, agent))
+    ]
+
+
+def concerns(record: dict[str, Any], agent: int) -> bool:
+    """Whether a transcript record belongs in ``agent``'s view."""
+    about = record.get("about") or []
+    return record.get("agent") == agent or agent in about or (record.get("agent") is None and not about)
 
 
 def format_record(record: dict[str, Any], system: bool = False) -> str:
     """One exchange as text: a header, (optionally) the shared system prompt, the user message, the reply."""
     messages = record.get("messages", [])
+    who = f"agent {record['agent']} ({record.get('group', '?')})" if record.get("agent") is not None else "institution"
+    about = f" about {', '.join(map(str, record['about']))}" if record.get("about") else ""
+    sample = f" · sample {record['sample']}" if record.get("sample") else ""
     head = (
-        f"=== step {record.get('step')} · agent {record.get('agent')} ({record.get('group', '?')}) · "
-        f"{record.get('phase')} round {record.get('round', 0)} · attempt {record.get('attempt', 0)} · "
+        f"=== step {record.get('step')} · {who}{about} · {record.get('purpose', 'decision')} · "
+        f"{record.get('phase')} round {record.get('round', 0)} · attempt {record.get('attempt', 0)}{sample} · "
         f"seed {record.get('seed')} ==="
     )
     parts = [head]
@@ -69,7 +84,7 @@ def show(
     records = read_transcript(run_dir)
     chosen = select(records, agent, step, phase)
     if not chosen:
-        agents = sorted({r["agent"] for r in records if "agent" in r})
+        agents = sorted({r["agent"] for r in records if r.get("agent") is not None})
         steps = sorted({r["step"] for r in records if "step" in r})
         raise UserError(
             f"no transcript records for agent={agent} step={step} phase={phase} in {run_dir}; "

@@ -195,7 +195,10 @@ def test_llm_judge_gets_one_batch_per_step_with_derived_seeds():
     assert len(client.sent) == suits["step"].nunique()
     assert sum(len(b) for b in client.sent) == len(suits)
     first = client.sent[0][0]
-    assert first.seed == derive_seed(5, first.tag["step"], "sue", first.tag["agent_id"])
+    principal = first.tag["about"][0]
+    assert first.tag["agent"] is None and first.tag["purpose"] == "verdict"
+    assert first.seed == derive_seed(5, first.tag["step"], "verdict", "verdict", principal)
+    assert first.seed != derive_seed(5, first.tag["step"], "sue", "decision", principal)  # not the suit's own seed
     assert first.schema["required"] == ["liable"]
 
 

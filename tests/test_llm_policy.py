@@ -107,7 +107,7 @@ def test_invalid_replies_are_reasked_once_in_one_batch_then_fall_back_and_are_co
     assert [len(b) for b in client.sent] == [4, 3]
     reasks = client.sent[1]
     assert [r.tag["agent"] for r in reasks] == [2, 3, 4]
-    assert all(r.seed == derive_seed(11, 1, "act", r.tag["agent"], attempt=1) for r in reasks)
+    assert all(r.seed == derive_seed(11, 1, "act", "decision", r.tag["agent"], attempt=1) for r in reasks)
     assert "less than or equal to 100" in reasks[0].messages[1]["content"]
     assert reasks[0].messages[0] == client.sent[0][1].messages[0]
     assert [model.agent(i).last_action.fish for i in (1, 2, 3, 4)] == [3, 2, 0, 0]
@@ -122,9 +122,9 @@ def test_seeds_derive_from_run_step_phase_agent_and_talk_round():
     client = FakeLLMClient()
     run(llm_commons(fishers(2), talk=2), client, steps=1)
     talk0, talk1, act = client.sent
-    assert [r.seed for r in act] == [derive_seed(11, 1, "act", i) for i in (1, 2)]
-    assert [r.seed for r in talk0] == [derive_seed(11, 1, "talk", i) for i in (1, 2)]
-    assert [r.seed for r in talk1] == [derive_seed(11, 1, "talk#1", i) for i in (1, 2)]
+    assert [r.seed for r in act] == [derive_seed(11, 1, "act", "decision", i) for i in (1, 2)]
+    assert [r.seed for r in talk0] == [derive_seed(11, 1, "talk", "decision", i) for i in (1, 2)]
+    assert [r.seed for r in talk1] == [derive_seed(11, 1, "talk", "decision", i, round_=1) for i in (1, 2)]
     assert [r.tag["round"] for r in talk1] == [1, 1]
 
 
@@ -188,7 +188,7 @@ def test_an_invalid_summary_keeps_the_memory_as_it_was():
     memory = model.agent(1).memory
     assert memory.summary == ""
     assert [e.step for e in memory.entries] == [1, 2]
-    assert model.policies["fishers"].stats.invalid_summaries == 2
+    assert model.asker.stats["summary"].fallbacks == 2
 
 
 class Punish(BaseModel):

@@ -6,16 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from agents.llm.prompts import (
-    CHAT_TEMPLATE_RESERVE,
-    ChatParts,
-    ContextBudget,
-    PromptTemplates,
-    estimate_tokens,
-    fit_to_context,
-)
+from agents.llm.prompts import ChatParts, fit_to_context
 from agents.memory import MemoryEntry
 from sim.errors import UserError
+from sim.llm.prompts import CHAT_TEMPLATE_RESERVE, ContextBudget, PromptTemplates, estimate_tokens
 from sim.model import SocietyModel
 from sim.scenario import load_scenario
 from tests.fake_llm import FakeLLMClient
@@ -76,6 +70,7 @@ def test_an_instruction_naming_a_missing_value_says_which_are_available(tmp_path
 
 def parts(memory: int, messages: int, summary: str = "") -> ChatParts:
     return ChatParts(
+        templates=PromptTemplates.load("commons"),
         system="Rules of the lake. " * 10,
         agent_id=3,
         summary=summary,
@@ -92,24 +87,21 @@ def estimated(system: str, user: str) -> int:
 
 
 def test_a_prompt_that_fits_is_left_whole():
-    templates = PromptTemplates.load("commons")
-    _, user = fit_to_context(parts(5, 3), templates, ContextBudget(2048, 64))
+    _, user = fit_to_context(parts(5, 3), ContextBudget(2048, 64))
     assert user.count("- [step") == 5 and user.count("- agent") == 3
 
 
 def test_trimming_drops_the_oldest_memory_first_and_holds_the_limit():
-    templates = PromptTemplates.load("commons")
     budget = ContextBudget(900, 64)
-    system, user = fit_to_context(parts(200, 3), templates, budget)
+    system, user = fit_to_context(parts(200, 3), budget)
     assert estimated(system, user) <= budget.prompt_tokens
     assert "step 199: you chose" in user and "step 0: you chose" not in user
     assert user.count("- agent") == 3  # messages are kept while memory can still go
 
 
 def test_trimming_then_drops_the_oldest_messages():
-    templates = PromptTemplates.load("commons")
     budget = ContextBudget(900, 64)
-    system, user = fit_to_context(parts(50, 40, summary="We agreed on 5 tons."), templates, budget)
+    system, user = fit_to_context(parts(50, 40, summary="We agreed on 5 tons."), budget)
     assert estimated(system, user) <= budget.prompt_tokens
     assert "- [step" not in user
     assert "agent 39: I will catch" in user and "agent 0: I will catch" not in user
@@ -117,10 +109,9 @@ def test_trimming_then_drops_the_oldest_messages():
 
 
 def test_trimming_cuts_the_summary_from_its_start_last():
-    templates = PromptTemplates.load("commons")
     budget = ContextBudget(700, 64)
     summary = "old " * 100 + "newest words"
-    system, user = fit_to_context(parts(5, 5, summary=summary), templates, budget)
+    system, user = fit_to_context(parts(5, 5, summary=summary), budget)
     assert estimated(system, user) <= budget.prompt_tokens
     assert "- [step" not in user and "- agent" not in user
     assert "Summary of earlier steps: ...old" in user and user.count("old ") < 100
@@ -128,9 +119,8 @@ def test_trimming_cuts_the_summary_from_its_start_last():
 
 
 def test_a_context_too_small_for_the_rules_is_a_user_error():
-    templates = PromptTemplates.load("commons")
     with pytest.raises(UserError, match=r"raise llm\.max_model_len"):
-        fit_to_context(parts(0, 0), templates, ContextBudget(300, 64))
+        fit_to_context(parts(0, 0), ContextBudget(300, 64))
 
 
 def test_every_prompt_of_a_long_run_fits_a_small_context():

@@ -211,7 +211,7 @@ def test_the_llm_planner_is_asked_once_and_its_pick_is_in_force():
     client = FakeLLMClient(llm_answer)
     result = run(society({"kind": "planner", "decider": "llm", "welfare": "egalitarian"}), llm=client)
     plan = client.sent[0][0]
-    assert len(client.sent) == 1 and plan.seed == derive_seed(2, 0, "plan", 0)
+    assert len(client.sent) == 1 and plan.seed == derive_seed(2, 0, "plan", "plan")
     assert "worst-off agent" in plan.messages[0]["content"]
     evidence = json.loads(plan.messages[1]["content"])
     assert evidence["group_sizes"] == {"consumers": 6, "producers": 6, "residents": 3}

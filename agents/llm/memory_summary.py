@@ -6,21 +6,22 @@ A reply that fails its schema leaves the memory as it was (and is counted); summ
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field, create_model
 
-from agents.llm.prompts import ChatParts, ContextBudget, fit_to_context, schema_json
-from agents.llm.replies import parse_reply
-from sim.llm.types import ChatRequest, Sampling, derive_seed
+from agents.llm.prompts import ChatParts
+from sim.llm.asker import Asker, Question
+from sim.llm.config import SamplingOverrides
+from sim.llm.prompts import schema_json
+from sim.schemas import json_schema_of, schema_builder
 
 if TYPE_CHECKING:
     from agents.agent import SocietyAgent
     from agents.llm.policy import LLMPolicy
-    from sim.llm.client import LLMClient
 
 
+@schema_builder
 def summary_schema(max_chars: int) -> type[BaseModel]:
     return create_model(
         "MemorySummary",
@@ -28,51 +29,44 @@ def summary_schema(max_chars: int) -> type[BaseModel]:
     )
 
 
-def summary_sampling(policy: LLMPolicy) -> Sampling:
-    """The group's sampling with room for a summary of ``summary_chars`` characters (about 3 per token)."""
-    base = policy.sampling()
-    return replace(base, max_tokens=max(base.max_tokens, policy.params.summary_chars // 3 + 16))
+def summary_sampling(policy: LLMPolicy, asker: Asker) -> SamplingOverrides:
+    """Room for a summary of ``summary_chars`` characters (about 3 per token), never less than the group's."""
+    group = asker.sampling(policy.group.sampling).max_tokens
+    return SamplingOverrides(max_tokens=max(group, policy.params.summary_chars // 3 + 16))
 
 
-def summary_request(policy: LLMPolicy, agent: SocietyAgent, step: int) -> ChatRequest:
+def summary_question(policy: LLMPolicy, asker: Asker, agent: SocietyAgent, step: int, system: str) -> Question:
     """Same shared prefix as a decision; the user message asks for a rewrite of the memory."""
     max_chars = policy.params.summary_chars
-    schema = summary_schema(max_chars).model_json_schema()
-    sampling = summary_sampling(policy)
+    schema = summary_schema(max_chars)
     parts = ChatParts(
-        system=policy.system_prompt(),
+        templates=policy.templates,
+        system=system,
         agent_id=agent.unique_id,
         summary=agent.memory.summary,
         memory=tuple(agent.memory.entries),
         observation="",
         messages=(),
         instruction="",
-        schema=schema_json(schema),
+        schema=schema_json(json_schema_of(schema)),
         template="summary",
         extra={"max_chars": max_chars},
     )
-    budget = ContextBudget(policy.model.spec.llm.max_model_len, sampling.max_tokens)
-    system, user = fit_to_context(parts, policy.templates, budget)
-    return ChatRequest(
-        messages=({"role": "system", "content": system}, {"role": "user", "content": user}),
-        seed=derive_seed(policy.model.seed, step, "summary", agent.unique_id),
-        schema=schema,
-        sampling=sampling,
-        tag=policy.tag(agent, step, "summary", 0, 0, "summary"),
+    return Question(
+        purpose="summary", step=step, phase="summary", schema=schema, prompt=parts, agent=agent.unique_id,
+        group=policy.group.name, reask=False, sampling=(policy.group.sampling, summary_sampling(policy, asker)),
     )
 
 
-def summarise_due_memories(llm: LLMClient, members: list[tuple[LLMPolicy, SocietyAgent]], step: int) -> None:
+def summarise_due_memories(asker: Asker, members: list[tuple[LLMPolicy, SocietyAgent]], step: int) -> None:
     """Summarise the memory of every member whose policy says it is due, in one batch."""
     due = [(policy, agent) for policy, agent in members if policy.summary_due(agent, step)]
     if not due:
         return
-    replies = llm.chat([summary_request(policy, agent, step) for policy, agent in due])
-    for (policy, agent), reply in zip(due, replies, strict=True):
-        answer, _ = parse_reply(summary_schema(policy.params.summary_chars), reply.text)
-        if answer is None:
-            policy.stats.invalid_summaries += 1
+    systems = {id(policy): policy.system_prompt() for policy, _ in due}
+    questions = [summary_question(p, asker, a, step, systems[id(p)]) for p, a in due]
+    for (_, agent), answer in zip(due, asker.ask(questions), strict=True):
+        if answer.value is None:
             continue
-        agent.memory.summary = str(getattr(answer, "summary", "")).strip()
+        agent.memory.summary = str(getattr(answer.value, "summary", "")).strip()
         agent.memory.entries.clear()
-        policy.stats.summaries += 1

@@ -1,48 +1,40 @@
 """The ``llm`` policy: agents whose decisions come from a language model served by vLLM.
 
-A decision phase becomes one batch: every LLM agent's chat (all groups together) goes to the engine in a single
-`LLMClient.chat` call, replies that fail the phase's action schema are re-asked together in one more call, and
-what still fails takes the decision's fallback. Nothing an LLM says can crash a run; everything is counted.
+A decision phase becomes one batch: every LLM agent's question (all groups together) goes to the run's `Asker`
+in a single call, which sends them to the engine as one batch, re-asks the invalid ones together once and gives
+what still fails its fallback. Nothing an LLM says can crash a run; everything is counted.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
 from typing import TYPE_CHECKING, cast
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from agents.llm.memory_summary import summarise_due_memories
-from agents.llm.prompts import (
-    ChatParts,
-    ContextBudget,
-    PromptTemplates,
-    TemplateName,
-    fit_to_context,
-    observation_json,
-    schema_json,
-)
-from agents.llm.replies import parse_reply
+from agents.llm.prompts import ChatParts, observation_json
 from agents.policy import Policy, register_policy
 from sim.component import Params
-from sim.llm.types import ChatRequest, Sampling, derive_seed
+from sim.llm.asker import Question
+from sim.llm.prompts import PromptTemplates, schema_json
 from sim.scenario_files import ScenarioFile
 from sim.step import Decision
 
 if TYPE_CHECKING:
     from agents.agent import SocietyAgent
-    from sim.llm.client import LLMClient
     from sim.model import SocietyModel
     from sim.scenario import GroupSpec
 
-REASK_NOTE = "Your answer was not valid ({error}). Answer again with only a JSON object that matches the schema."
+TEMPLATE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class LLMPolicyParams(Params):
-    templates: dict[TemplateName, ScenarioFile] = Field(
+    templates: dict[str, ScenarioFile] = Field(
         default_factory=dict,
-        description="Prompt templates to replace, name -> file (system, user, act, talk, phase, universalization, "
-        "summary); the defaults are in agents/llm/templates/.",
+        description="Prompt templates to replace, name -> file: system, user, summary, universalization, or a "
+        "phase's instruction, named after the phase (act, talk, sanction, vote, ...; 'phase' is the generic one); "
+        "the defaults are in sim/llm/templates/.",
     )
     universalization: bool = Field(
         False, description="Add GovSim's universalization prompt (what if everyone did this?) to the act phase."
@@ -52,27 +44,13 @@ class LLMPolicyParams(Params):
     )
     summary_chars: int = Field(400, gt=0, description="Longest memory summary, in characters.")
 
-
-@dataclass
-class LLMStats:
-    """What happened to one group's LLM calls; `LLMPolicy.summary` adds them up over the groups."""
-
-    decisions: int = 0
-    invalid: int = 0
-    reasks: int = 0
-    fallbacks: int = 0
-    summaries: int = 0
-    invalid_summaries: int = 0
-
-
-@dataclass(frozen=True)
-class Ask:
-    """One decision on its way to the engine."""
-
-    policy: LLMPolicy
-    decision: Decision
-    round: int
-    request: ChatRequest
+    @field_validator("templates")
+    @classmethod
+    def _template_names(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = [name for name in value if not TEMPLATE_NAME.match(name)]
+        if bad:
+            raise ValueError(f"template names are identifiers (a message template or a phase name), not {bad}")
+        return value
 
 
 @register_policy("llm")
@@ -84,23 +62,10 @@ class LLMPolicy(Policy):
     def __init__(self, model: SocietyModel, params: LLMPolicyParams, group: GroupSpec) -> None:
         super().__init__(model, params, group)
         self.templates = PromptTemplates.load(model.spec.environment.kind, params.templates)
-        self.stats = LLMStats()
         self._rounds: dict[tuple[int, str], int] = {}
         self._summarised: dict[int, int] = {}
 
-    # -- what every request of this group shares --------------------------------------------------
-    def sampling(self) -> Sampling:
-        """The ``llm:`` block's sampling with this group's overrides."""
-        base, own = self.model.spec.llm, self.group.sampling
-        return Sampling(
-            temperature=base.temperature if own.temperature is None else own.temperature,
-            top_p=base.top_p if own.top_p is None else own.top_p,
-            max_tokens=base.max_tokens if own.max_tokens is None else own.max_tokens,
-        )
-
-    def budget(self) -> ContextBudget:
-        return ContextBudget(self.model.spec.llm.max_model_len, self.sampling().max_tokens)
-
+    # -- what every question of this group shares ---------------------------------------------------
     def system_prompt(self) -> str:
         """Rules (the same for all agents) then persona: the shared prefix of every chat of this group."""
         return self.templates.render("system", {"rules": self.model.rules(), "persona": self.group.persona})
@@ -119,41 +84,34 @@ class LLMPolicy(Policy):
             "step": obs.step,
             "phase": decision.phase,
         }
-        name = decision.phase if decision.phase in ("act", "talk") else "phase"
-        text = self.templates.render(name, values)
+        text = self.templates.instruction(decision.phase, values)
         if decision.phase == "act" and self.params.universalization:
             text = f"{self.templates.render('universalization', values)}\n{text}"
         return text
 
-    def request(self, decision: Decision, round_: int, attempt: int = 0, note: str = "") -> ChatRequest:
-        """The chat for ``decision``: shared prefix first, then this agent's memory, observation and messages."""
+    def question(self, decision: Decision, round_: int, system: str, schema_texts: dict[int, str]) -> Question:
+        """The question for ``decision``: shared prefix first, then this agent's memory, observation and messages."""
         agent, obs = decision.agent, decision.observation
+        json_schema = decision.json_schema()
+        if id(json_schema) not in schema_texts:  # most agents of a phase share one schema: render it once
+            schema_texts[id(json_schema)] = schema_json(json_schema)
         parts = ChatParts(
-            system=self.system_prompt(),
+            templates=self.templates,
+            system=system,
             agent_id=agent.unique_id,
             summary=agent.memory.summary,
             memory=tuple(agent.memory.entries),
             observation=observation_json(agent.unique_id, obs.public, obs.private),
             messages=tuple(obs.messages),
             instruction=self.instruction(decision),
-            schema=schema_json(decision.json_schema()),
+            schema=schema_texts[id(json_schema)],
         )
-        system, user = fit_to_context(parts, self.templates, self.budget())
-        if note:
-            user = f"{user}\n\n{note}"
-        label = decision.phase if round_ == 0 else f"{decision.phase}#{round_}"
-        return ChatRequest(
-            messages=({"role": "system", "content": system}, {"role": "user", "content": user}),
-            seed=derive_seed(self.model.seed, obs.step, label, agent.unique_id, attempt),
-            schema=decision.json_schema(),
-            sampling=self.sampling(),
-            tag=self.tag(agent, obs.step, decision.phase, round_, attempt, "decision"),
+        return Question(
+            purpose="decision", step=obs.step, phase=decision.phase, schema=decision.schema,
+            json_schema=json_schema, prompt=parts,
+            agent=agent.unique_id, group=self.group.name, round=round_, fallback=decision.fallback,
+            sampling=(self.group.sampling,),
         )
-
-    def tag(self, agent: SocietyAgent, step: int, phase: str, round_: int, attempt: int, purpose: str) -> dict:
-        """What the transcript records about a request: who asked, when, in which phase, and why."""
-        return {"agent": agent.unique_id, "group": self.group.name, "step": step, "phase": phase,
-                "round": round_, "attempt": attempt, "purpose": purpose}
 
     def remember(self, decision: Decision, answer: BaseModel) -> None:
         """Keep the conversation in memory: what the agent said, and (when it acts) what it heard this step."""
@@ -185,54 +143,29 @@ class LLMPolicy(Policy):
         pairs = [(cast(LLMPolicy, p), d) for p, d in batch]
         model = pairs[0][0].model
         step, phase = pairs[0][1].observation.step, pairs[0][1].phase
-        summarise_due_memories(model.llm, [(p, d.agent) for p, d in pairs], step)
+        summarise_due_memories(model.asker, [(p, d.agent) for p, d in pairs], step)
         rounds: dict[int, int] = {}
+        systems: dict[int, str] = {}
         for policy, _ in pairs:
             if id(policy) not in rounds:
                 rounds[id(policy)] = policy.next_round(step, phase)
-        asks = [Ask(p, d, rounds[id(p)], p.request(d, rounds[id(p)])) for p, d in pairs]
-        answers = answer_all(model.llm, asks)
-        for ask, answer in zip(asks, answers, strict=True):
-            ask.policy.remember(ask.decision, answer)
+                systems[id(policy)] = policy.system_prompt()
+        schema_texts: dict[int, str] = {}
+        questions = [p.question(d, rounds[id(p)], systems[id(p)], schema_texts) for p, d in pairs]
+        answers = [a.value for a in model.asker.ask(questions)]
+        for (policy, decision), answer in zip(pairs, answers, strict=True):
+            policy.remember(decision, answer)
         return answers
 
     @classmethod
     def summary(cls, model: SocietyModel) -> dict[str, float]:
-        """LLM call accounting over every group using this policy."""
-        groups = [p.stats for p in model.policies.values() if isinstance(p, cls)]
-        decisions = sum(s.decisions for s in groups)
+        """LLM call accounting over every group using this policy (the asker counts by purpose)."""
+        decisions, summaries = model.asker.stats["decision"], model.asker.stats["summary"]
+        asked = decisions.asked
         return {
-            "llm_decisions": float(decisions),
-            "llm_invalid_rate": sum(s.invalid for s in groups) / decisions if decisions else 0.0,
-            "llm_reasks": float(sum(s.reasks for s in groups)),
-            "llm_fallback_rate": sum(s.fallbacks for s in groups) / decisions if decisions else 0.0,
-            "llm_summaries": float(sum(s.summaries for s in groups)),
+            "llm_decisions": float(asked),
+            "llm_invalid_rate": decisions.invalid / asked if asked else 0.0,
+            "llm_reasks": float(decisions.reasks),
+            "llm_fallback_rate": decisions.fallbacks / asked if asked else 0.0,
+            "llm_summaries": float(summaries.asked - summaries.fallbacks),
         }
-
-
-def answer_all(llm: LLMClient, asks: list[Ask]) -> list[BaseModel]:
-    """Answers in order: first replies, then one re-ask batch for the invalid ones, then fallbacks."""
-    replies = llm.chat([a.request for a in asks])
-    answers: list[BaseModel | None] = []
-    errors: dict[int, str] = {}
-    for i, (ask, reply) in enumerate(zip(asks, replies, strict=True)):
-        answer, error = parse_reply(ask.decision.schema, reply.text)
-        ask.policy.stats.decisions += 1
-        if answer is None:
-            ask.policy.stats.invalid += 1
-            errors[i] = error
-        answers.append(answer)
-    if errors:
-        reasks = [
-            asks[i].policy.request(asks[i].decision, asks[i].round, 1, REASK_NOTE.format(error=error))
-            for i, error in errors.items()
-        ]
-        for i, reply in zip(errors, llm.chat(reasks), strict=True):
-            ask = asks[i]
-            ask.policy.stats.reasks += 1
-            answer, _ = parse_reply(ask.decision.schema, reply.text)
-            if answer is None:
-                ask.policy.stats.fallbacks += 1
-                answer = ask.decision.fallback
-            answers[i] = answer
-    return [a for a in answers if a is not None]

@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 import pandas as pd
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from sim.component import Params
 from sim.environments.principal_agent import PrincipalAgent, Task
 from sim.errors import UserError
 from sim.institutions.base import Institution, register_institution
-from sim.llm.types import ChatRequest, Sampling, derive_seed
+from sim.llm.asker import Question
+from sim.llm.prompts import FixedPrompt, PromptTemplates
 from sim.step import Observation, StepContext
 
 if TYPE_CHECKING:
@@ -153,38 +154,23 @@ class Court(Institution):
 
     # -- the LLM judge ---------------------------------------------------------------------------
     def _llm_verdicts(self, disputes: list[Dispute], step: int) -> list[bool]:
-        """One batched request per dispute; an unreadable verdict finds for the defendant (the
-        plaintiff carries the burden of proof) and is counted in ``judge_invalid``."""
+        """One batch of questions, one per dispute (about its plaintiff and defendant); a verdict unreadable
+        twice finds for the defendant (the plaintiff carries the burden of proof) and counts in ``judge_invalid``."""
         if not disputes:
             return []
-        llm = self.model.spec.llm
-        sampling = Sampling(temperature=llm.temperature, top_p=llm.top_p, max_tokens=llm.max_tokens)
-        requests = [
-            ChatRequest(
-                messages=({"role": "system", "content": self._judge_instructions()},
-                          {"role": "user", "content": json.dumps(self._evidence(d))}),
-                seed=derive_seed(self.model.seed, step, self.phase, d.task.principal),
-                schema=Verdict.model_json_schema(),
-                sampling=sampling,
-                tag={"agent_id": d.task.principal, "step": step, "phase": "court"},
+        templates = PromptTemplates.load(self.model.spec.environment.kind)
+        system = templates.instruction("verdict", {"rules": self.market.rules()})
+        questions = [
+            Question(
+                purpose="verdict", step=step, phase="verdict", schema=Verdict,
+                prompt=FixedPrompt(system, json.dumps(self._evidence(d))),
+                about=(d.task.principal, d.task.contractor), fallback=Verdict(liable=False),
             )
             for d in disputes
         ]
-        verdicts = []
-        for reply in self.model.llm.chat(requests):
-            try:
-                verdicts.append(Verdict.model_validate_json(reply.text).liable)
-            except ValidationError:
-                self.invalid_verdicts += 1
-                verdicts.append(False)
-        return verdicts
-
-    def _judge_instructions(self) -> str:
-        return (
-            f"{self.market.rules()}\n\nYou are the judge. A principal sues its contractor over a task that met a "
-            "state the contract does not cover. Decide whether the contractor gave what the parties reasonably "
-            "expected. Answer in JSON with 'liable' (true or false) and a one-sentence 'reason'."
-        )
+        answers = self.model.asker.ask(questions)
+        self.invalid_verdicts += sum(a.fell_back for a in answers)
+        return [bool(getattr(a.value, "liable", False)) for a in answers]
 
     def _evidence(self, dispute: Dispute) -> dict:
         p = self.market.params

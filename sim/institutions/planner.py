@@ -17,11 +17,12 @@ import json
 from typing import Literal
 
 import pandas as pd
-from pydantic import BaseModel, Field, ValidationError, create_model
+from pydantic import BaseModel, Field, create_model
 
 from sim.institutions.base import register_institution
 from sim.institutions.policy_choice import ChoiceParams, PolicyChoice, best_option
-from sim.llm.types import ChatRequest, Sampling, derive_seed
+from sim.llm.asker import Question
+from sim.llm.prompts import FixedPrompt, PromptTemplates
 from sim.step import StepContext
 
 WELFARE_TEXT = {
@@ -78,31 +79,21 @@ class Planner(PolicyChoice):
 
     # -- the LLM planner -------------------------------------------------------------------------
     def _llm_pick(self) -> str:
-        llm = self.model.spec.llm
+        """The LLM's pick, asked once before the first step; an answer unreadable twice keeps the rule in force."""
+        p = self.params
         schema = create_model("Pick", __base__=Pick, choice=(Literal[tuple(self.labels)], Field(
-            description=f"The {self.params.setting} you choose.")))
-        request = ChatRequest(
-            messages=({"role": "system", "content": self._instructions()},
-                      {"role": "user", "content": json.dumps(self._evidence(), sort_keys=True)}),
-            seed=derive_seed(self.model.seed, 0, "plan", 0),
-            schema=schema.model_json_schema(),
-            sampling=Sampling(temperature=llm.temperature, top_p=llm.top_p, max_tokens=llm.max_tokens),
-            tag={"step": 0, "phase": "plan", "purpose": "planner"},
+            description=f"The {p.setting} you choose.")))
+        templates = PromptTemplates.load(self.model.spec.environment.kind)
+        system = templates.instruction("plan", {"rules": self.market.rules(), "setting": p.setting,
+                                                "target": p.target, "welfare": WELFARE_TEXT[p.welfare]})
+        evidence = json.dumps(self._evidence(), sort_keys=True)
+        [answer] = self.model.asker.ask(
+            [Question(purpose="plan", step=0, phase="plan", schema=schema, prompt=FixedPrompt(system, evidence))]
         )
-        reply = self.model.llm.chat([request])[0]
-        try:
-            pick = schema.model_validate_json(reply.text)
-        except ValidationError:
+        if answer.value is None:
             self.invalid += 1
             return self.in_force if self.in_force in self.settings else self.labels[0]
-        return pick.choice
-
-    def _instructions(self) -> str:
-        p = self.params
-        return (f"{self.market.rules()}\n\nYou are the social planner. Choose the {p.setting} of the {p.target} "
-                f"from the options given, to maximise {WELFARE_TEXT[p.welfare]}. For each option you see every "
-                "group's forecast utility per agent and period, each group's size, the total and the worst-off "
-                "agent's utility. Answer in JSON with your 'choice'.")
+        return answer.value.choice
 
     def _evidence(self) -> dict:
         sizes: dict[str, int] = {}

@@ -13,12 +13,15 @@ from sim.llm.errors import LLMError
 from sim.llm.types import Backend, ChatReply, ChatRequest
 
 TranscriptSink = Callable[[dict[str, Any]], None]
+ProgressHook = Callable[[int, int], None]
 
 
 class LLMClient:
     """Backend + cache + accounting.
 
     Token counts and ``llm_seconds`` are what the backend computed in this process; cache hits cost none.
+    ``on_progress(done, total)``, when set (a dashboard, a progress bar), is called for every batch: when it
+    starts (``done`` = the replies the cache already had), and when all ``total`` replies are in.
     """
 
     def __init__(
@@ -38,6 +41,7 @@ class LLMClient:
         self.completion_tokens = 0
         self.llm_seconds = 0.0
         self.batches = 0
+        self.on_progress: ProgressHook | None = None
 
     @property
     def model(self) -> str:
@@ -50,8 +54,10 @@ class LLMClient:
         replies: list[ChatReply | None] = (
             self.cache.get_many(self.model, requests) if self.cache else [None] * len(requests)
         )
+        hits = sum(r is not None for r in replies)
         self.requests += len(requests)
-        self.cache_hits += sum(r is not None for r in replies)
+        self.cache_hits += hits
+        self._progress(hits, len(requests))
         pending = self._unique_misses(requests, replies)
         if pending:
             fresh = self._ask_backend([requests[i[0]] for i in pending])
@@ -59,10 +65,15 @@ class LLMClient:
                 for i in positions:
                     replies[i] = reply
         done: list[ChatReply] = [r for r in replies if r is not None]
+        self._progress(len(done), len(requests))
         if self.transcript is not None:
             for request, reply in zip(requests, done, strict=True):
                 self.transcript(transcript_record(request, reply))
         return done
+
+    def _progress(self, done: int, total: int) -> None:
+        if self.on_progress is not None:
+            self.on_progress(done, total)
 
     def _unique_misses(self, requests: list[ChatRequest], replies: list[ChatReply | None]) -> list[list[int]]:
         """Positions of the misses, grouped by cache key so that duplicates cost one generation."""

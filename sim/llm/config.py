@@ -9,6 +9,17 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sim.llm.types import Sampling
 
 
+class SamplingOverrides(BaseModel):
+    """Sampling settings that replace the ``llm:`` block's for some questions (a group's ``sampling:``, a memory
+    summary's longer reply); unset fields keep the defaults. `LLMConfig.sampling` merges them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    temperature: float | None = Field(None, ge=0, description="Sampling temperature; 0 is greedy decoding.")
+    top_p: float | None = Field(None, gt=0, le=1, description="Nucleus sampling mass.")
+    max_tokens: int | None = Field(None, gt=0, description="Most tokens per reply.")
+
+
 class LLMConfig(BaseModel):
     """Which model answers the agents, how it samples, and where its replies are cached."""
 
@@ -63,6 +74,12 @@ class LLMConfig(BaseModel):
             self.backend = "openai"
         return self
 
-    def sampling(self) -> Sampling:
-        """The sampling parameters every request of a run starts from."""
-        return Sampling(temperature=self.temperature, top_p=self.top_p, max_tokens=self.max_tokens)
+    def sampling(self, *overrides: SamplingOverrides | None) -> Sampling:
+        """The one merge of sampling settings: this block's defaults, then each override's set fields, in order."""
+        values = {"temperature": self.temperature, "top_p": self.top_p, "max_tokens": self.max_tokens}
+        for override in overrides:
+            if override is not None:
+                for name in values:
+                    if (value := getattr(override, name)) is not None:
+                        values[name] = value
+        return Sampling(**values)

@@ -10,11 +10,19 @@ from typing import Any, Protocol
 
 @dataclass(frozen=True)
 class Sampling:
-    """Sampling parameters of one request; part of the cache key."""
+    """Sampling parameters of one request; part of the cache key. The defaults live in `LLMConfig`, whose
+    `LLMConfig.sampling` is the one place they are merged with a caller's overrides."""
 
-    temperature: float = 0.7
-    top_p: float = 1.0
-    max_tokens: int = 128
+    temperature: float
+    top_p: float
+    max_tokens: int
+
+
+def default_sampling() -> Sampling:
+    """The ``llm:`` block's default sampling (for requests built by hand, e.g. in tests)."""
+    from sim.llm.config import LLMConfig
+
+    return LLMConfig().sampling()
 
 
 @dataclass(frozen=True)
@@ -29,7 +37,7 @@ class ChatRequest:
     messages: tuple[dict[str, str], ...]
     seed: int
     schema: dict[str, Any] | None = None
-    sampling: Sampling = field(default_factory=Sampling)
+    sampling: Sampling = field(default_factory=default_sampling)
     tag: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def cache_key(self, model: str) -> str:
@@ -67,11 +75,26 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
 
-def derive_seed(run_seed: int, step: int, phase: str, agent_id: int, attempt: int = 0) -> int:
-    """Seed of one LLM request, from (run seed, step, phase, agent id, re-ask attempt).
+# Seeds are derived below 2**31 - 1 - SEED_SPAN, so that a derived seed plus an offset under SEED_SPAN (the i-th of
+# k samples, the i-th of identical questions: what vLLM gives the children of one request with n samples) is
+# still a valid seed for every backend.
+SEED_SPAN = 2**16
 
-    A hash, not a sum: neighbouring agents and steps get unrelated streams, and the result fits in
-    a signed 31-bit integer, which every backend accepts.
+
+def derive_seed(
+    run_seed: int,
+    step: int,
+    phase: str,
+    purpose: str,
+    agent: int | None = None,
+    attempt: int = 0,
+    round_: int = 0,
+) -> int:
+    """Seed of one LLM question, from (run seed, step, phase, round, purpose, agent, re-ask attempt).
+
+    A hash, not a sum: neighbouring agents and steps get unrelated streams. ``purpose`` (decision, summary,
+    verdict, plan, ...) keeps apart two questions of the same phase about the same agent, e.g. a principal's
+    decision to sue and the court's verdict on that suit.
     """
-    blob = f"{run_seed}:{step}:{phase}:{agent_id}:{attempt}".encode()
-    return int.from_bytes(hashlib.blake2b(blob, digest_size=8).digest(), "big") % (2**31 - 1)
+    blob = f"{run_seed}:{step}:{phase}:{round_}:{purpose}:{agent}:{attempt}".encode()
+    return int.from_bytes(hashlib.blake2b(blob, digest_size=8).digest(), "big") % (2**31 - 1 - SEED_SPAN)

@@ -38,7 +38,7 @@ def fisher_requests(count: int, run_seed: int = 7, step: int = 0, max_tokens: in
                     f"Last month you caught {agent % 7} tons. How many tons do you catch this month?",
                 },
             ),
-            seed=derive_seed(run_seed, step, "decide", agent),
+            seed=derive_seed(run_seed, step, "decide", "decision", agent),
             schema=SCHEMA,
             sampling=Sampling(temperature=0.7, top_p=1.0, max_tokens=max_tokens),
             tag={"agent": agent, "step": step, "phase": "decide"},

@@ -29,7 +29,7 @@ def test_key_covers_model_seed_schema_and_sampling(tmp_path: Path) -> None:
     variants = [
         request(1, seed=1),
         ChatRequest(base.messages, 0, schema={"type": "object"}),
-        ChatRequest(base.messages, 0, sampling=Sampling(temperature=0.0)),
+        ChatRequest(base.messages, 0, sampling=Sampling(0.0, 1.0, 128)),
     ]
     assert cache.get_many("other-model", [base]) == [None]
     assert cache.get_many("m", variants) == [None, None, None]

@@ -40,6 +40,15 @@ def test_identical_requests_in_a_batch_are_generated_once() -> None:
     assert len(backend.batches[0]) == 2
 
 
+def test_the_progress_hook_hears_each_batch_start_with_its_cache_hits_and_its_end(tmp_path: Path) -> None:
+    client = LLMClient(FakeBackend(), ReplyCache(tmp_path / "c.sqlite"))
+    heard: list[tuple[int, int]] = []
+    client.chat([ask("a")])
+    client.on_progress = lambda done, total: heard.append((done, total))
+    client.chat([ask("a"), ask("b"), ask("c")])
+    assert heard == [(1, 3), (3, 3)]
+
+
 def test_transcript_gets_one_record_per_request_with_tag_and_cached_flag(tmp_path: Path) -> None:
     records: list[dict] = []
     client = LLMClient(FakeBackend(), ReplyCache(tmp_path / "c.sqlite"), transcript=records.append)

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from sim.llm.config import LLMConfig
-from sim.llm.types import Sampling, derive_seed
+from sim.llm.config import LLMConfig, SamplingOverrides
+from sim.llm.types import SEED_SPAN, ChatRequest, Sampling, derive_seed
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "llm.md"
 
@@ -31,6 +31,15 @@ def test_sampling_carries_the_configured_values() -> None:
     assert LLMConfig(temperature=0, top_p=0.9, max_tokens=64).sampling() == Sampling(0.0, 0.9, 64)
 
 
+def test_sampling_overrides_merge_in_order_and_unset_fields_keep_the_defaults() -> None:
+    config = LLMConfig(temperature=0.7, top_p=0.9, max_tokens=64)
+    group, longer = SamplingOverrides(temperature=0.0), SamplingOverrides(max_tokens=200)
+    assert config.sampling(group) == Sampling(0.0, 0.9, 64)
+    assert config.sampling(group, longer) == Sampling(0.0, 0.9, 200)
+    assert config.sampling(None, SamplingOverrides(temperature=1.0), group) == Sampling(0.0, 0.9, 64)
+    assert ChatRequest(messages=(), seed=0).sampling == LLMConfig().sampling()  # one home for the defaults
+
+
 def test_every_field_is_described_and_documented() -> None:
     docs = DOCS.read_text()
     for name, field in LLMConfig.model_fields.items():
@@ -39,8 +48,9 @@ def test_every_field_is_described_and_documented() -> None:
 
 
 def test_derived_seeds_are_stable_distinct_and_in_range() -> None:
-    assert derive_seed(1, 2, "decide", 3) == derive_seed(1, 2, "decide", 3)
-    seeds = {derive_seed(1, step, phase, agent, attempt)
-             for step in range(5) for phase in ("talk", "decide") for agent in range(20) for attempt in (0, 1)}
-    assert len(seeds) == 5 * 2 * 20 * 2
-    assert all(0 <= s < 2**31 - 1 for s in seeds)
+    assert derive_seed(1, 2, "act", "decision", 3) == derive_seed(1, 2, "act", "decision", 3)
+    seeds = {derive_seed(1, step, phase, purpose, agent, attempt, round_)
+             for step in range(5) for phase in ("talk", "act") for purpose in ("decision", "verdict")
+             for agent in range(20) for attempt in (0, 1) for round_ in (0, 1)}
+    assert len(seeds) == 5 * 2 * 2 * 20 * 2 * 2
+    assert all(s >= 0 and s + SEED_SPAN < 2**31 - 1 for s in seeds)

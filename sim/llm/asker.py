@@ -1,0 +1,196 @@
+"""The asker: the one route from a simulation to its language model.
+
+Every caller (an LLM agent's decision, a memory summary, a court's verdict, a planner's plan, and whatever comes
+next) says what it wants as a `Question`: who asks, when, for what, the answer's pydantic schema, a prompt, a
+fallback and sampling overrides. `Asker.ask` turns a batch of questions into answers:
+
+1. sampling: the ``llm:`` block's defaults merged with the question's overrides (`LLMConfig.sampling`);
+2. the prompt is fitted into the context window left after the reply's ``max_tokens`` (the prompt's own rule);
+3. one `ChatRequest` per question, the only place a run builds requests: the schema as a structured output, a
+   seed from `derive_seed` and a transcript tag in the one schema of `TAG_FIELDS`;
+4. one `LLMClient.chat` call for the whole batch; each reply is validated against its schema;
+5. invalid replies are re-asked once, all together in one more call, with a note naming the error;
+6. what fails again takes the question's fallback (None where it declares none);
+7. everything is counted per purpose (`AskStats`).
+
+Nothing a model says can crash a run.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ValidationError
+
+from sim.llm.config import LLMConfig, SamplingOverrides
+from sim.llm.prompts import ContextBudget, Prompt
+from sim.llm.types import ChatReply, ChatRequest, Sampling, derive_seed
+from sim.schemas import json_schema_of
+
+if TYPE_CHECKING:
+    from sim.llm.client import LLMClient
+
+REASK_NOTE = "Your answer was not valid ({error}). Answer again with only a JSON object that matches the schema."
+
+# The transcript tag of every request: who asked (an agent id, or None for an institution), whom it concerns
+# (e.g. the parties of a dispute; empty for the asker only), the group, when, why, and which try and sample.
+TAG_FIELDS = ("agent", "about", "group", "step", "phase", "round", "attempt", "sample", "purpose")
+
+
+@dataclass(frozen=True)
+class Question:
+    """One answer wanted from the LLM.
+
+    ``agent`` is the agent who decides (None when an institution asks: a court, a planner); ``about`` the agents
+    the question concerns. ``json_schema`` is what the LLM decodes against, where it is narrower than ``schema``'s
+    own (whom this agent may punish; `sim.step.Decision.json_schema`). The seed derives from (run seed, step,
+    phase, round, purpose, the agent, or else the first of ``about``, attempt). ``fallback`` is the answer when
+    the reply is invalid twice (None: no answer); ``reask: False`` skips the second try.
+    """
+
+    purpose: str
+    step: int
+    phase: str
+    schema: type[BaseModel]
+    prompt: Prompt
+    json_schema: dict[str, Any] | None = None
+    agent: int | None = None
+    about: tuple[int, ...] = ()
+    group: str | None = None
+    round: int = 0
+    fallback: BaseModel | None = None
+    reask: bool = True
+    sampling: tuple[SamplingOverrides | None, ...] = ()
+
+    @property
+    def key(self) -> int | None:
+        """Whose question this is, for its seed."""
+        return self.agent if self.agent is not None else (self.about[0] if self.about else None)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What came of one question: the validated answer (or the fallback) and how it was reached."""
+
+    value: BaseModel | None
+    reply: str
+    invalid: bool = False
+    reasked: bool = False
+    fell_back: bool = False
+
+
+@dataclass
+class AskStats:
+    """Counts of one purpose's questions: asked, whose first reply was invalid, re-asked, given the fallback."""
+
+    asked: int = 0
+    invalid: int = 0
+    reasks: int = 0
+    fallbacks: int = 0
+
+
+def parse_reply(schema: type[BaseModel], text: str) -> tuple[BaseModel | None, str]:
+    """(answer, "") for a valid reply, else (None, a short reason fit to show the model in a re-ask)."""
+    try:
+        return schema.model_validate_json(text), ""
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(part) for part in first.get("loc", ())) or "reply"
+        return None, f"{where}: {first.get('msg', 'invalid')}"[:80]
+
+
+@dataclass
+class _Pending:
+    """A question on its way: its merged sampling and fitted chat, kept for a re-ask."""
+
+    question: Question
+    sampling: Sampling
+    system: str
+    user: str
+
+
+@dataclass
+class Asker:
+    """Asks a run's questions of its LLM client; ``run_seed`` and ``config`` (the ``llm:`` block) are the run's."""
+
+    client: LLMClient
+    config: LLMConfig
+    run_seed: int
+    stats: dict[str, AskStats] = field(default_factory=lambda: defaultdict(AskStats))
+
+    def sampling(self, *overrides: SamplingOverrides | None) -> Sampling:
+        """The ``llm:`` block's sampling with ``overrides`` applied in order (`LLMConfig.sampling`)."""
+        return self.config.sampling(*overrides)
+
+    def budget(self, sampling: Sampling) -> ContextBudget:
+        return ContextBudget(self.config.max_model_len, sampling.max_tokens)
+
+    def ask(self, questions: Sequence[Question]) -> list[Answer]:
+        """Answers in order: one batch of first replies, one batch of re-asks for the invalid, then fallbacks."""
+        if not questions:
+            return []
+        pending = [self._prepare(q) for q in questions]
+        replies = self.client.chat([self._request(p, 0) for p in pending])
+        answers: list[Answer] = []
+        errors: dict[int, str] = {}
+        for i, (p, reply) in enumerate(zip(pending, replies, strict=True)):
+            stats = self.stats[p.question.purpose]
+            stats.asked += 1
+            value, error = parse_reply(p.question.schema, reply.text)
+            if value is None:
+                stats.invalid += 1
+                errors[i] = error
+            answers.append(Answer(value, reply.text, invalid=value is None))
+        again = [i for i in errors if pending[i].question.reask]
+        second = self.client.chat([self._request(pending[i], 1, errors[i]) for i in again]) if again else []
+        retried: dict[int, ChatReply] = dict(zip(again, second, strict=True))
+        for i in errors:
+            question = pending[i].question
+            stats = self.stats[question.purpose]
+            value, text = None, answers[i].reply
+            if i in retried:
+                stats.reasks += 1
+                text = retried[i].text
+                value, _ = parse_reply(question.schema, text)
+            if value is None:
+                stats.fallbacks += 1
+            answers[i] = Answer(
+                value if value is not None else question.fallback, text, invalid=True, reasked=i in retried,
+                fell_back=value is None,
+            )
+        return answers
+
+    def _prepare(self, question: Question) -> _Pending:
+        sampling = self.sampling(*question.sampling)
+        system, user = question.prompt.fit(self.budget(sampling))
+        return _Pending(question, sampling, system, user)
+
+    def _request(self, pending: _Pending, attempt: int, error: str = "") -> ChatRequest:
+        """The one place a run's chat requests are built."""
+        q = pending.question
+        user = f"{pending.user}\n\n{REASK_NOTE.format(error=error)}" if attempt else pending.user
+        return ChatRequest(
+            messages=({"role": "system", "content": pending.system}, {"role": "user", "content": user}),
+            seed=derive_seed(self.run_seed, q.step, q.phase, q.purpose, q.key, attempt, q.round),
+            schema=q.json_schema if q.json_schema is not None else json_schema_of(q.schema),
+            sampling=pending.sampling,
+            tag=tag(q, attempt),
+        )
+
+
+def tag(question: Question, attempt: int = 0, sample: int = 0) -> dict[str, Any]:
+    """The transcript tag of a request (`TAG_FIELDS`, always all of them)."""
+    return {
+        "agent": question.agent,
+        "about": list(question.about),
+        "group": question.group,
+        "step": question.step,
+        "phase": question.phase,
+        "round": question.round,
+        "attempt": attempt,
+        "sample": sample,
+        "purpose": question.purpose,
+    }
