@@ -12,6 +12,7 @@ from sim.registry import Registry
 from sim.step import Decision
 
 if TYPE_CHECKING:
+    from sim.institutions.base import Institution
     from sim.model import SocietyModel
     from sim.scenario import GroupSpec
 
@@ -20,11 +21,14 @@ class Policy:
     """Turns a batch of `Decision`s into actions, one per decision, in order.
 
     ``environments`` names the environments whose observations the policy understands (empty: any).
+    ``reads_institutions`` is False for a policy that follows a fixed rule whatever the institutions say, so
+    that `alignsim validate` can warn when an institution reaches no one.
     """
 
     Params: ClassVar[type[Params]] = Params
     kind: ClassVar[str] = ""
     environments: ClassVar[tuple[str, ...]] = ()
+    reads_institutions: ClassVar[bool] = True
 
     def __init__(self, model: SocietyModel, params: Params, group: GroupSpec) -> None:
         self.model = model
@@ -51,6 +55,16 @@ class Policy:
         return [answers[i] for i in range(len(batch))]
 
     @classmethod
+    def reads(cls, institution: type[Institution]) -> bool:
+        """Whether this policy's decisions can depend on ``institution`` (its text, numbers or observations)."""
+        return cls.reads_institutions
+
+    @classmethod
+    def answers(cls, phase: str) -> bool:
+        """Whether this policy decides in ``phase`` (rather than always taking the fallback)."""
+        return True
+
+    @classmethod
     def summary(cls, model: SocietyModel) -> dict[str, float]:
         """End-of-run metrics of this policy class across its groups (e.g. the LLM's invalid-reply rate)."""
         return {}
@@ -73,6 +87,10 @@ class RulePolicy(Policy):
 
 def _fallback(decision: Decision) -> BaseModel:
     return decision.fallback
+
+    @classmethod
+    def answers(cls, phase: str) -> bool:
+        return hasattr(cls, f"on_{phase}")
 
 
 POLICIES: Registry[type[Policy]] = Registry("policy")

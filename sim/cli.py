@@ -76,6 +76,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     institutions = ", ".join(i.kind for i in scenario.institutions) or "none"
     print(f"{args.scenario}: valid. '{scenario.name}': {scenario.steps} steps, {groups}; "
           f"environment {scenario.environment.kind}; institutions: {institutions}")
+    from sim.reach import institution_warnings
+
+    for warning in institution_warnings(scenario):
+        print(f"alignsim: warning: {warning}", file=sys.stderr)
     return 0
 
 

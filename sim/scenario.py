@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+import agents.baselines  # (registers the incentive-responsive baselines)
 import agents.llm  # (registers the llm policy)
 import agents.rules  # noqa: F401  (registers the rule-based policies)
 import sim.environments

@@ -13,6 +13,8 @@ from sim.step import Decision
 class Greedy(RulePolicy):
     """Asks for every fish in the lake."""
 
+    reads_institutions = False
+
     def on_act(self, decision: Decision) -> BaseModel:
         return decision.schema(fish=decision.observation.public["stock"])
 
@@ -20,6 +22,8 @@ class Greedy(RulePolicy):
 @register_policy("sustainable", environments=("commons",))
 class Sustainable(RulePolicy):
     """Asks for its share of the sustainability threshold, so the lake always regrows to capacity."""
+
+    reads_institutions = False
 
     def on_act(self, decision: Decision) -> BaseModel:
         return decision.schema(fish=decision.observation.public["sustainable_share"])
@@ -38,6 +42,7 @@ class ConditionalCooperator(RulePolicy):
     """
 
     Params = ConditionalParams
+    reads_institutions = False
 
     def decide(self, decisions: list[Decision]) -> list[BaseModel]:
         """All of the group's fishers at once: what each one's neighbours caught, summed in one pass over the

@@ -24,6 +24,7 @@ class RandomPolicy(RulePolicy):
     """
 
     Params = RandomParams
+    reads_institutions = False
 
     def on_act(self, decision: Decision) -> BaseModel:
         schema = decision.json_schema()

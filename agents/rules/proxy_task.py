@@ -13,6 +13,8 @@ class ProxyOptimiser(RulePolicy):
     """Puts everything it can on the rewarded attributes: the steepest ascent of the proxy reward,
     as fast as the environment's optimisation pressure (max_change) allows."""
 
+    reads_institutions = False
+
     def on_act(self, decision: Decision) -> BaseModel:
         public = decision.observation.public
         rewarded = set(public["rewarded_attributes"])
@@ -22,6 +24,8 @@ class ProxyOptimiser(RulePolicy):
 @register_policy("balanced", environments=("proxy_task",))
 class Balanced(RulePolicy):
     """Keeps the even split, which maximises the principal's U = Σ log s_i whatever the proxy says."""
+
+    reads_institutions = False
 
     def on_act(self, decision: Decision) -> BaseModel:
         return decision.schema(allocation=[1.0] * decision.observation.public["attributes"])

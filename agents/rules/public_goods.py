@@ -35,6 +35,8 @@ def own_rule_fields(decision: Decision) -> dict[str, Any]:
 class Selfish(RulePolicy):
     """Contributes nothing, keeps no costly rule, and never punishes (no ``on_sanction``: the fallback, 0 points)."""
 
+    reads_institutions = False
+
     def on_act(self, decision: Decision) -> BaseModel:
         return decision.schema(contribute=0)
 

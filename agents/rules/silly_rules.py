@@ -12,6 +12,8 @@ from sim.step import Decision
 class BayesianMember(RulePolicy):
     """Stays while its belief that enforcement has collapsed is at most the threshold π* where leaving pays."""
 
+    reads_institutions = False
+
     def on_act(self, decision: Decision) -> BaseModel:
         private = decision.observation.private
         stay = private["member"] and private["belief_enforcement_collapsed"] <= private["leave_if_belief_above"]
@@ -21,6 +23,8 @@ class BayesianMember(RulePolicy):
 @register_policy("loyal_member", environments=("silly_rules",))
 class LoyalMember(RulePolicy):
     """Never leaves, whatever it sees: the baseline against which learning is measured."""
+
+    reads_institutions = False
 
     def on_act(self, decision: Decision) -> BaseModel:
         return decision.schema(stay=True)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, ClassVar
 from pydantic import BaseModel
 
 from sim.component import Component
+from sim.incentives import candidate_actions
 from sim.registry import Registry
 from sim.step import Observation, Outcome
 
@@ -44,6 +45,22 @@ class Environment(Component):
     def done(self) -> bool:
         """True when the game cannot go on (e.g. the resource collapsed)."""
         return False
+
+    # -- what incentive-responsive policies weigh (see sim/incentives.py) ---------------------------
+    def candidates(self, agent: SocietyAgent, schema: type[BaseModel]) -> list[BaseModel]:
+        """The actions a payoff-weighing policy considers for ``agent`` now: by default every value of every
+        bounded field of ``schema`` (the step's action, institutions' fields included)."""
+        return candidate_actions(schema)
+
+    def expected_reward(self, agent: SocietyAgent, action: BaseModel) -> float:
+        """The specified reward ``agent`` expects from ``action`` this step, before institutions, believing that
+        the others do what they did last step. Environments that implement it can host `best_response`."""
+        raise NotImplementedError(f"environment '{self.kind}' does not say what an action is expected to earn")
+
+    @classmethod
+    def prices_actions(cls) -> bool:
+        """Whether this environment implements `expected_reward`."""
+        return cls.expected_reward is not Environment.expected_reward
 
 
 ENVIRONMENTS: Registry[type[Environment]] = Registry("environment")

@@ -127,6 +127,12 @@ class Commons(Environment):
     def fallback(self, agent: SocietyAgent) -> BaseModel:
         return Harvest(fish=0)
 
+    def expected_reward(self, agent: SocietyAgent, action: BaseModel) -> float:
+        """The catch, if the others take what they caught last month (nothing before month 2): the request,
+        up to the fish they leave."""
+        others = sum(c for a, c in self.last_catches.items() if a != agent.unique_id)
+        return float(min(int(action.fish), max(0, self.stock - others)))
+
     # -- one month -------------------------------------------------------------------------------
     def resolve(self, actions: dict[int, BaseModel]) -> Outcome:
         share, threshold, stock = self.share(), self.threshold(), self.stock

@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field, create_model, model_validator
 
 from sim.component import Params
 from sim.environments.base import Environment, register_environment
+from sim.incentives import candidate_actions
 from sim.schemas import schema_builder
 from sim.step import Observation, Outcome
 from sim.theory.contracts import aligned_optimum, true_utility
@@ -119,6 +120,21 @@ class ProxyTask(Environment):
     def fallback(self, agent: SocietyAgent) -> BaseModel:
         """Keep the current allocation."""
         return self.action_schema(agent)(allocation=[float(x) for x in self.state(agent.unique_id)])
+
+    def candidates(self, agent: SocietyAgent, schema: type[BaseModel]) -> list[BaseModel]:
+        """Keep the current allocation, or aim at a mix of the even split and all on the rewarded attributes
+        (0%, 25%, ..., 100% of the way), crossed with the values of any fields institutions add."""
+        p = self.params
+        rewarded = np.zeros(p.attributes)
+        rewarded[self.rewarded_now()] = 1.0
+        even = np.ones(p.attributes)
+        targets = [self.state(agent.unique_id), *((1 - t) * even + t * rewarded for t in np.linspace(0, 1, 5))]
+        return [a for w in targets for a in candidate_actions(schema, {"allocation": [float(x) for x in w]})]
+
+    def expected_reward(self, agent: SocietyAgent, action: BaseModel) -> float:
+        """The proxy reward after moving towards the proposal (what `resolve` will pay)."""
+        s = self.move(self.state(agent.unique_id), self.target(action.allocation))
+        return self.proxy(s) - self.proxy(self.even)
 
     # -- one step --------------------------------------------------------------------------------
     def target(self, weights: list[float]) -> np.ndarray:

@@ -146,6 +146,13 @@ class PublicGoods(Environment):
         """No valid answer contributes nothing: the Nash choice, so a failed reply never looks cooperative."""
         return Contribution(contribute=0)
 
+    def expected_reward(self, agent: SocietyAgent, action: BaseModel) -> float:
+        """π¹ = e − c + a·(c + what the others in the group gave last period): decreasing in c whatever the
+        others do, so without punishment the best response is to give nothing (the Nash equilibrium)."""
+        p, c = self.params, int(action.contribute)
+        others = sum(self.contributions.get(j, 0) for j in self.peers(agent.unique_id))
+        return p.endowment - c + p.mpcr * (c + others)
+
     # -- one period ------------------------------------------------------------------------------
     def resolve(self, actions: dict[int, BaseModel]) -> Outcome:
         self._regroup()

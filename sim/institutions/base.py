@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel
 
 from sim.component import Component
+from sim.incentives import Penalty
 from sim.registry import Registry
 from sim.step import StepContext
 
@@ -48,6 +49,11 @@ class Institution(Component):
 
     def enforce(self, ctx: StepContext) -> None:
         """Act on the step's outcome: detect violations, sanction, adjudicate, update records."""
+
+    def expected_penalty(self, agent: SocietyAgent, action: BaseModel) -> Penalty:
+        """What ``action`` is expected to cost ``agent`` this step under this institution (see sim/incentives.py):
+        the number a rule-based agent reads where an LLM reads the rules' text. Default: nothing."""
+        return Penalty()
 
 
 INSTITUTIONS: Registry[type[Institution]] = Registry("institution")

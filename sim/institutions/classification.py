@@ -82,6 +82,13 @@ class Classification(Institution):
                 ctx.emit("misclassified", actor, None, None, ",".join(self.public_labels[actor]))
 
     # -- the perception the next stages read ---------------------------------------------------------
+    def expected_labels(self, broken: list[str]) -> float:
+        """How many rules the official label is expected to list against an act that breaks ``broken``: if the
+        act is observed, each broken rule unless mislabelled, each kept rule if mislabelled."""
+        flip = self.params.error if self.params.public else self.params.ambiguity
+        kept = len(self.norms.params.rules) - len(broken)
+        return self.monitoring.params.probability * (len(broken) * (1 - flip) + kept * flip)
+
     def witnessed(self, observer: int) -> dict[int, list[str]]:
         """The rules ``observer`` judges each act it saw to have broken."""
         return self.labels.get(observer, {})

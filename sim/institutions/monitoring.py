@@ -72,6 +72,11 @@ class Monitoring(Institution):
         self.detected_total += sum(bool(v) for a, v in self.norms.violations.items() if a in self.seen)
 
     # -- the perception the next stages read (classification may replace it) --------------------------
+    def expected_labels(self, broken: list[str]) -> float:
+        """How many rules the official record is expected to list against an act that breaks ``broken``:
+        each of them, if the act is observed."""
+        return self.params.probability * len(broken)
+
     def witnessed(self, observer: int) -> dict[int, list[str]]:
         """The rules each act ``observer`` saw this step broke (the truth: no classification in force)."""
         return {actor: self.norms.violations[actor] for actor, who in self.seen.items() if observer in who}

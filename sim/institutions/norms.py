@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from sim.component import Params
 from sim.errors import UserError
+from sim.incentives import Penalty
 from sim.institutions.base import Institution, register_institution
 from sim.step import Observation, StepContext
 
@@ -88,6 +89,10 @@ class Norms(Institution):
     def important(self, name: str) -> bool:
         return self.importance[name]
 
+    def broken(self, action: BaseModel) -> list[str]:
+        """The names of the rules ``action`` breaks."""
+        return [r.name for r in self.params.rules if not r.complied(action)]
+
     # -- what agents know and choose -------------------------------------------------------------
     def action_fields(self) -> dict[str, tuple[Any, Any]]:
         return {f: (bool, Field(False, description=r.text)) for f, r in self.own_fields.items()}
@@ -102,6 +107,12 @@ class Norms(Institution):
              "own_field": r.field in self.own_fields}
             for r in self.params.rules
         ]
+
+    def expected_penalty(self, agent: SocietyAgent, action: BaseModel) -> Penalty:
+        """The compliance cost of the rules with a choice of their own that ``action`` keeps (certain, not
+        expected: `enforce` charges it)."""
+        cost = sum(r.cost for r in self.params.rules if r.cost and r.field in self.own_fields and r.complied(action))
+        return Penalty(payoff=cost)
 
     # -- enforcement -----------------------------------------------------------------------------
     def enforce(self, ctx: StepContext) -> None:

@@ -10,10 +10,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pandas as pd
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from sim.component import Params
+from sim.incentives import Penalty
 from sim.institutions.base import Institution, register_institution
+from sim.institutions.monitoring import Monitoring
+from sim.institutions.norms import Norms
 from sim.step import Event, Observation, StepContext
 
 if TYPE_CHECKING:
@@ -56,6 +59,15 @@ class Reputation(Institution):
 
     def observe(self, agent: SocietyAgent, observation: Observation) -> None:
         observation.public["reputation"] = {a.unique_id: self.record(a.unique_id) for a in self.model.active_agents()}
+
+    def expected_penalty(self, agent: SocietyAgent, action: BaseModel) -> Penalty:
+        """One entry on the record if ``action`` breaks a rule and monitoring observes it (its ``detected``
+        event); without norms and monitoring no violation is ever recorded."""
+        norms = next((i for i in self.model.institutions if isinstance(i, Norms)), None)
+        monitoring = next((i for i in self.model.institutions if isinstance(i, Monitoring)), None)
+        if norms is None or monitoring is None or not norms.broken(action):
+            return Penalty()
+        return Penalty(record=monitoring.params.probability)
 
     def enforce(self, ctx: StepContext) -> None:
         self.history.extend(e for e in ctx.events if e.kind in RECORDED)

@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sim.component import Params
 from sim.errors import UserError
+from sim.incentives import Penalty
 from sim.institutions.base import Institution, register_institution
 from sim.institutions.classification import Classification
 from sim.institutions.monitoring import Monitoring
@@ -118,6 +119,8 @@ class Sanctions(Institution):
         self.step = {"points": 0, "false_points": 0, "cost": 0.0, "loss": 0.0, "fines": 0.0}
         self.totals = dict.fromkeys(self.step, 0.0)
         self.punished_agent_steps = 0
+        self.recorded_labels = 0
+        self.loss_of_recorded = 0.0
 
     def configure(self) -> None:
         """The stages this one reads: the norms, and what monitoring (or classification) saw."""
@@ -183,6 +186,24 @@ class Sanctions(Institution):
         if self.open:
             observation.private["may_punish"] = self.may_punish.get(agent.unique_id, {})
 
+    def expected_penalty(self, agent: SocietyAgent, action: BaseModel) -> Penalty:
+        """For each rule the record is expected to list against ``action`` (detection probability × rules
+        broken, with classification's errors): the fine, plus the punishment peers have inflicted so far per
+        listed rule. Without norms nothing is a violation, so nothing is priced."""
+        if self.norms is None:
+            return Penalty()
+        broken = self.norms.broken(action)
+        labels = self.perception.expected_labels(broken) if self.perception is not None else float(len(broken))
+        punishment = self.loss_of_recorded / self.recorded_labels if self.recorded_labels else 0.0
+        return Penalty(payoff=(self.params.fine + punishment) * labels)
+
+    def detected(self) -> dict[int, list[str]]:
+        """This step's violations on the official record: what monitoring (and classification) made known,
+        or every violation when nothing perceives."""
+        if self.perception is not None:
+            return self.perception.official()
+        return {a: v for a, v in self.norms.violations.items() if v} if self.norms is not None else {}
+
     # -- the punishment stage --------------------------------------------------------------------
     def phase_agents(self, agents: list[SocietyAgent]) -> list[SocietyAgent]:
         """Everyone with someone to punish; whom each may punish is fixed here for the stage."""
@@ -216,14 +237,19 @@ class Sanctions(Institution):
                 target = int(name.removeprefix("agent_"))
                 if points and target in allowed:  # points for anyone else are void
                     self._punish(ctx, punisher, target, points, received)
+        losses = {}
         for target, points in received.items():
-            loss = self.loss(before.get(target, 0.0), points)
+            losses[target] = loss = self.loss(before.get(target, 0.0), points)
             ctx.outcome.adjust(target, "punishment_loss", -loss, -loss)
             self.step["loss"] += loss
         self.received_last = received
         self.punished_agent_steps += len(received)
+        detected = self.detected()
+        for violator, rules in detected.items():
+            self.recorded_labels += len(rules)
+            self.loss_of_recorded += losses.get(violator, 0.0)
         if self.params.fine:
-            self._fine(ctx)
+            self._fine(ctx, detected)
         for key, value in self.step.items():
             self.totals[key] += value
 
@@ -245,9 +271,7 @@ class Sanctions(Institution):
         given = getattr(self.model.environment, "contributions", {})
         return punisher in given and target in given and given[target] >= given[punisher]
 
-    def _fine(self, ctx: StepContext) -> None:
-        detected = self.perception.official() if self.perception is not None else {
-            a: v for a, v in self.norms.violations.items() if v}
+    def _fine(self, ctx: StepContext, detected: dict[int, list[str]]) -> None:
         everyone = [a.unique_id for a in self.model.active_agents()]
         for violator, rules in detected.items():
             fine = self.params.fine * len(rules)
