@@ -13,7 +13,8 @@ fallback and sampling overrides. `Asker.ask` turns a batch of questions into ans
 6. what fails again takes the question's fallback (None where it declares none);
 7. everything is counted per purpose (`AskStats`).
 
-Nothing a model says can crash a run.
+`Asker.sample(questions, k)` asks for ``k`` candidate answers to each question at once (sample ``i`` seeded with
+the question's seed + ``i``), for best-of-n selection and the like. Nothing a model says can crash a run.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from pydantic import BaseModel, ValidationError
 
 from sim.llm.config import LLMConfig, SamplingOverrides
 from sim.llm.prompts import ContextBudget, Prompt
-from sim.llm.types import ChatReply, ChatRequest, Sampling, derive_seed
+from sim.llm.types import SEED_SPAN, ChatReply, ChatRequest, Sampling, derive_seed
 from sim.schemas import json_schema_of
 
 if TYPE_CHECKING:
@@ -130,13 +131,33 @@ class Asker:
 
     def ask(self, questions: Sequence[Question]) -> list[Answer]:
         """Answers in order: one batch of first replies, one batch of re-asks for the invalid, then fallbacks."""
-        if not questions:
+        return [candidates[0] for candidates in self.sample(questions, 1)]
+
+    def sample(self, questions: Sequence[Question], k: int) -> list[list[Answer]]:
+        """``k`` candidate answers to each question, all in one batch (best-of-n, self-consistency, ...).
+
+        Sample ``i`` of a question is the same chat as `ask` sends, seeded with the question's seed + ``i`` (so
+        sample 0 is what `ask` would answer, and a rerun gives the same candidates), and tagged ``sample: i``.
+        Each sample is validated, re-asked and falls back on its own, and counts as one question in ``stats``.
+        Requests that differ only in their seed reach vLLM as one request with ``n`` samples (`LLMClient`).
+        """
+        if k < 1:
+            raise ValueError(f"k must be at least 1, not {k}")
+        if k > SEED_SPAN:
+            raise ValueError(f"at most {SEED_SPAN} samples per question, not {k}")
+        prepared = [self._prepare(q) for q in questions]
+        items = [(p, i) for p in prepared for i in range(k)]
+        answers = self._answer(items)
+        return [answers[n * k : (n + 1) * k] for n in range(len(questions))]
+
+    def _answer(self, items: list[tuple[_Pending, int]]) -> list[Answer]:
+        """One batch of (prepared question, sample index), then one batch of re-asks, then fallbacks."""
+        if not items:
             return []
-        pending = [self._prepare(q) for q in questions]
-        replies = self.client.chat([self._request(p, 0) for p in pending])
+        replies = self.client.chat([self._request(p, sample) for p, sample in items])
         answers: list[Answer] = []
         errors: dict[int, str] = {}
-        for i, (p, reply) in enumerate(zip(pending, replies, strict=True)):
+        for i, ((p, _), reply) in enumerate(zip(items, replies, strict=True)):
             stats = self.stats[p.question.purpose]
             stats.asked += 1
             value, error = parse_reply(p.question.schema, reply.text)
@@ -144,11 +165,11 @@ class Asker:
                 stats.invalid += 1
                 errors[i] = error
             answers.append(Answer(value, reply.text, invalid=value is None))
-        again = [i for i in errors if pending[i].question.reask]
-        second = self.client.chat([self._request(pending[i], 1, errors[i]) for i in again]) if again else []
-        retried: dict[int, ChatReply] = dict(zip(again, second, strict=True))
+        again = [i for i in errors if items[i][0].question.reask]
+        reasks = [self._request(*items[i], attempt=1, error=errors[i]) for i in again]
+        retried: dict[int, ChatReply] = dict(zip(again, self.client.chat(reasks) if reasks else [], strict=True))
         for i in errors:
-            question = pending[i].question
+            question = items[i][0].question
             stats = self.stats[question.purpose]
             value, text = None, answers[i].reply
             if i in retried:
@@ -168,16 +189,16 @@ class Asker:
         system, user = question.prompt.fit(self.budget(sampling))
         return _Pending(question, sampling, system, user)
 
-    def _request(self, pending: _Pending, attempt: int, error: str = "") -> ChatRequest:
+    def _request(self, pending: _Pending, sample: int, attempt: int = 0, error: str = "") -> ChatRequest:
         """The one place a run's chat requests are built."""
         q = pending.question
         user = f"{pending.user}\n\n{REASK_NOTE.format(error=error)}" if attempt else pending.user
         return ChatRequest(
             messages=({"role": "system", "content": pending.system}, {"role": "user", "content": user}),
-            seed=derive_seed(self.run_seed, q.step, q.phase, q.purpose, q.key, attempt, q.round),
+            seed=derive_seed(self.run_seed, q.step, q.phase, q.purpose, q.key, attempt, q.round) + sample,
             schema=q.json_schema if q.json_schema is not None else json_schema_of(q.schema),
             sampling=pending.sampling,
-            tag=tag(q, attempt),
+            tag=tag(q, attempt, sample),
         )
 
 

@@ -90,6 +90,37 @@ def test_sampling_is_the_llm_blocks_merged_with_the_questions_overrides():
     assert (custom.sampling.temperature, custom.sampling.max_tokens) == (0.0, 99)
 
 
+def test_k_samples_of_one_decision_are_reproducible_and_sample_0_is_what_ask_answers():
+    def answer(request: ChatRequest) -> str:
+        return json.dumps({"pick": request.seed % 4})
+
+    client = FakeLLMClient(answer)
+    asker = Asker(client, LLMConfig(), run_seed=5)
+    [candidates] = asker.sample([question(7)], k=4)
+    [single] = Asker(client, LLMConfig(), run_seed=5).ask([question(7)])
+    [again] = Asker(FakeLLMClient(answer), LLMConfig(), run_seed=5).sample([question(7)], k=4)
+    first, *rest = client.sent[0]
+    assert [r.seed for r in client.sent[0]] == [first.seed + i for i in range(4)]
+    assert [r.tag["sample"] for r in client.sent[0]] == [0, 1, 2, 3]
+    assert all(r.messages == first.messages and r.sampling == first.sampling for r in rest)
+    assert [a.value.pick for a in candidates] == [(first.seed + i) % 4 for i in range(4)]
+    assert single.value == candidates[0].value and client.sent[1][0].seed == first.seed
+    assert [a.value for a in again] == [a.value for a in candidates]
+    assert asker.stats["decision"].asked == 4
+
+
+def test_each_sample_is_reasked_and_falls_back_on_its_own():
+    def answer(request: ChatRequest) -> str:
+        return "no" if request.tag["sample"] == 1 else '{"pick": 3}'
+
+    client = FakeLLMClient(answer)
+    [candidates] = Asker(client, LLMConfig(), 0).sample([question(1)], k=3)
+    assert [a.value.pick for a in candidates] == [3, 0, 3]
+    assert [r.tag["sample"] for r in client.sent[1]] == [1] and client.sent[1][0].tag["attempt"] == 1
+    with pytest.raises(ValueError, match="at least 1"):
+        Asker(client, LLMConfig(), 0).sample([question(1)], k=0)
+
+
 def test_a_prompt_too_long_for_the_context_says_which_setting_to_raise():
     asker = Asker(FakeLLMClient(), LLMConfig(max_model_len=300, max_tokens=64), 0)
     long = Question(purpose="plan", step=0, phase="plan", schema=Choice, prompt=FixedPrompt("x " * 200, "{}"))
