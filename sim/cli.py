@@ -62,9 +62,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         scenario, seed=args.seed, out=args.out, server_url=args.server,
         progress=not args.quiet, overwrite=args.overwrite, amendments=amendments,
     )
+    from sim.numbers import format_number
+
     print(f"run directory: {result.path}")
     for key, value in result.summary.items():
-        print(f"  {key:28s} {value:.4g}")
+        print(f"  {key:28s} {format_number(value)}")
     return 0
 
 

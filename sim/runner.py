@@ -25,11 +25,14 @@ from sim.amendments import AMENDMENTS_FILE, Amendment, dump_amendments
 from sim.errors import UserError
 from sim.metrics import run_summary
 from sim.model import SocietyModel
+from sim.numbers import format_number
 from sim.step import Event
+from sim.summary import summary_markdown
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from sim.environments.base import Environment
     from sim.llm.client import LLMClient
     from sim.scenario import Scenario
 
@@ -46,24 +49,33 @@ class RunResult:
     agents: pd.DataFrame
     events: pd.DataFrame
     summary: dict[str, float]
+    environment: Environment
     manifest: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
     amendments: list[Amendment] = field(default_factory=list)
 
+    def headline(self) -> Figure:
+        """The environment's picture of the run (the commons' stock and catches, ...)."""
+        return self.environment.headline_figure(self.model, self.agents, self.events)
+
     def plot(self, columns: list[str] | None = None) -> Figure:
         """Model-level metrics against the step."""
-        from sim.plots import plot_metrics  # matplotlib is imported only by a run that plots
+        from sim.plots import plot_metrics
 
-        return plot_metrics(self.model, columns, title=f"{self.scenario.name} (seed {self.seed})")
+        return plot_metrics(self.model, self.environment.figure_frame(self.model), columns)
 
     def plot_agents(self) -> Figure:
         """Each agent's cumulative specified reward and true utility."""
         from sim.plots import plot_agents
 
-        return plot_agents(self.agents, title=f"{self.scenario.name} (seed {self.seed})")
+        return plot_agents(self.agents, self.environment.figure_frame(self.model))
+
+    def figures(self) -> dict[str, Figure]:
+        """Every figure of the run by file name: what plots/ holds."""
+        return {"headline": self.headline(), "metrics": self.plot(), "agents": self.plot_agents()}
 
     def _repr_html_(self) -> str:
-        rows = "".join(f"<tr><td>{k}</td><td>{v:.4g}</td></tr>" for k, v in self.summary.items())
+        rows = "".join(f"<tr><td>{k}</td><td>{format_number(v)}</td></tr>" for k, v in self.summary.items())
         return f"<b>{self.scenario.name}</b> seed {self.seed}, {len(self.model)} steps<table>{rows}</table>"
 
 
@@ -119,6 +131,7 @@ def result_of(
     manifest = {
         "scenario": scenario.model_dump(mode="json"),
         "seed": seed,
+        "overrides": list(scenario.overrides),
         "steps_run": model.steps,
         "agents": scenario.agent_count(),
         "versions": package_versions(),
@@ -127,7 +140,7 @@ def result_of(
         "summary": summary,
         "amendments": len(model.amendments.applied),
     }
-    return RunResult(scenario, seed, model_table, agent_table, events, summary, manifest,
+    return RunResult(scenario, seed, model_table, agent_table, events, summary, model.environment, manifest,
                      amendments=list(model.amendments.applied))
 
 
@@ -244,12 +257,12 @@ def _write(folder: Path, result: RunResult) -> None:
     result.agents.to_parquet(folder / "agents.parquet", index=False)
     result.events.to_parquet(folder / "events.parquet", index=False)
     if result.scenario.output.plots:
-        for name, figure in (("metrics", result.plot()), ("agents", result.plot_agents())):
-            figure.savefig(folder / "plots" / f"{name}.png", dpi=110)
-            import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt
 
+        for name, figure in result.figures().items():
+            figure.savefig(folder / "plots" / f"{name}.png", dpi=110)
             plt.close(figure)
-    (folder / "summary.md").write_text(_summary_markdown(result), encoding="utf-8")
+    (folder / "summary.md").write_text(summary_markdown(result), encoding="utf-8")
     if result.amendments:
         (folder / AMENDMENTS_FILE).write_text(
             dump_amendments(result.amendments, result.scenario.name, result.seed), encoding="utf-8")
@@ -260,27 +273,3 @@ def _write(folder: Path, result: RunResult) -> None:
         "complete": True,
     }
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str), encoding="utf-8")
-
-
-def _summary_markdown(result: RunResult) -> str:
-    s = result.scenario
-    lines = [
-        f"# {s.name}",
-        "",
-        s.description.strip(),
-        "",
-        f"- seed: {result.seed}",
-        f"- steps run: {len(result.model)} of {s.steps}",
-        f"- agents: {', '.join(f'{g.count} {g.name} ({g.policy.kind})' for g in s.population)}",
-        f"- environment: {s.environment.kind}; institutions: "
-        + (", ".join(i.kind for i in s.institutions) or "none"),
-        "",
-        "| metric | value |",
-        "|---|---|",
-        *[f"| {k} | {v:.4g} |" for k, v in result.summary.items()],
-        "",
-        "![metrics](plots/metrics.png)" if s.output.plots else "",
-        "![agents](plots/agents.png)" if s.output.plots else "",
-        "",
-    ]
-    return "\n".join(lines)

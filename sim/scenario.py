@@ -14,6 +14,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     create_model,
     field_validator,
@@ -132,6 +133,7 @@ class Scenario(Strict):
     talk: TalkSpec = Field(default_factory=TalkSpec)
     output: OutputSpec = Field(default_factory=OutputSpec)
     sweep: SweepSpec | None = Field(None, description="Parameter sweep for `alignsim sweep` (see docs/sweeps.md).")
+    _overrides: tuple[str, ...] = PrivateAttr(default=())
 
     @model_validator(mode="after")
     def _groups_fit(self) -> Scenario:
@@ -147,6 +149,11 @@ class Scenario(Strict):
                     f"not for environment '{self.environment.kind}'"
                 )
         return self
+
+    @property
+    def overrides(self) -> tuple[str, ...]:
+        """The ``--set`` overrides this scenario was loaded with, in order (a run records them)."""
+        return self._overrides
 
     def uses_llm(self) -> bool:
         return any(g.policy.kind == "llm" for g in self.population)
@@ -195,9 +202,11 @@ def validate_scenario(
     if not isinstance(data, dict):
         raise UserError(f"{source}: a scenario must be a mapping of keys to values, got {type(data).__name__}")
     try:
-        return Scenario.model_validate(data, context={"base_dir": str(base_dir)})
+        scenario = Scenario.model_validate(data, context={"base_dir": str(base_dir)})
     except ValidationError as exc:
         raise UserError(format_errors(exc, Scenario, data, source, lines or {}, overrides or {})) from None
+    scenario._overrides = tuple((overrides or {}).values())
+    return scenario
 
 
 def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Scenario:

@@ -12,7 +12,11 @@ from sim.registry import Registry
 from sim.step import Observation, Outcome
 
 if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
+
     from agents.agent import SocietyAgent
+    from sim.plots.frame import RunFrame
 
 
 class Environment(Component):
@@ -23,6 +27,7 @@ class Environment(Component):
     """
 
     Action: ClassVar[type[BaseModel]]
+    step_name: ClassVar[str] = "step"  # what one step is in this game (month, period): the figures' axis
 
     def observe_agent(self, agent: SocietyAgent) -> Observation:
         """A fresh observation for ``agent``; subclasses fill it via `observe`."""
@@ -61,6 +66,28 @@ class Environment(Component):
     def prices_actions(cls) -> bool:
         """Whether this environment implements `expected_reward`."""
         return cls.expected_reward is not Environment.expected_reward
+
+    # -- figures: drawn from the recorded tables and the parameters alone, so that a finished run
+    # directory draws the same pictures as the live model (plots/, the dashboard) -------------------
+    def end_reason(self, model_table: pd.DataFrame) -> str:
+        """Why the recorded game stopped before its horizon, e.g. 'the lake collapsed'; '' while it goes on."""
+        return ""
+
+    def figure_frame(self, model_table: pd.DataFrame) -> RunFrame:
+        """Title, horizon, step name and early end that every figure of this run shares."""
+        from sim.plots.frame import RunFrame
+
+        spec = self.model.spec
+        return RunFrame(f"{spec.name} (seed {self.model.seed})", spec.steps, self.step_name,
+                        self.end_reason(model_table))
+
+    def headline_figure(self, model_table: pd.DataFrame, agent_table: pd.DataFrame,
+                        events: pd.DataFrame) -> Figure:
+        """The one picture that tells this run's story. By default: all agents' specified reward against
+        their true utility per step, and the cumulative alignment gap. Environments draw their own."""
+        from sim.plots.run import reward_vs_utility
+
+        return reward_vs_utility(model_table, self.figure_frame(model_table))
 
 
 ENVIRONMENTS: Registry[type[Environment]] = Registry("environment")

@@ -28,6 +28,8 @@ from sim.schemas import schema_builder
 from sim.step import Observation, Outcome
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from agents.agent import SocietyAgent
 
 
@@ -69,16 +71,32 @@ def allocate(requests: dict[int, int], stock: int, rng: np.random.Generator) -> 
     return catches
 
 
+def sustainability_threshold(stock: int, regrowth: float) -> int:
+    """f = max{x | regrowth·(h − x) >= h}: the most the group can take from stock h so that the rest
+    regrows to at least h; floor(h/2) for regrowth 2."""
+    return math.floor(stock * (1 - 1 / regrowth) + 1e-9)
+
+
+def stocks_before(model_table: pd.DataFrame, initial: int) -> np.ndarray:
+    """h(t), the stock at the start of each recorded month: the initial stock, then each month's closing one."""
+    closing = model_table["stock"].to_numpy(dtype=float)
+    return np.concatenate([[initial], closing[:-1]]) if len(closing) else closing
+
+
 @register_environment("commons")
 class Commons(Environment):
     """GovSim's fishery: a renewable resource under simultaneous private harvest requests."""
 
     Params = CommonsParams
     Action = Harvest
+    step_name = "month"
+
+    def initial_stock(self) -> int:
+        p = self.params
+        return p.capacity if p.initial_stock is None else min(p.initial_stock, p.capacity)
 
     def setup(self) -> None:
-        p = self.params
-        self.stock: int = p.capacity if p.initial_stock is None else min(p.initial_stock, p.capacity)
+        self.stock: int = self.initial_stock()
         self.stock_history: list[int] = [self.stock]
         self.last_catches: dict[int, int] = {}
         self.last_share = 0
@@ -88,8 +106,7 @@ class Commons(Environment):
     def threshold(self) -> int:
         """f(t) = max{x | 2(h - x) >= h} = floor(h/2) for regrowth 2; in general the most the group can
         take so that the rest regrows to at least h again."""
-        g = self.params.regrowth
-        return math.floor(self.stock * (1 - 1 / g) + 1e-9)
+        return sustainability_threshold(self.stock, self.params.regrowth)
 
     def share(self) -> int:
         """A fisher's share of the threshold: floor(f/N), as GovSim's code computes it."""
@@ -152,6 +169,22 @@ class Commons(Environment):
 
     def done(self) -> bool:
         return self.collapsed
+
+    def end_reason(self, model_table: pd.DataFrame) -> str:
+        if not len(model_table) or not model_table["collapsed"].iloc[-1]:
+            return ""
+        before = stocks_before(model_table, self.initial_stock())[-1]
+        left = before - model_table["total_catch"].iloc[-1]
+        return (f"the lake collapsed: fishing left {left:g} of {before:g} tons, "
+                f"below {self.params.collapse_below}")
+
+    def headline_figure(self, model_table: pd.DataFrame, agent_table: pd.DataFrame,
+                        events: pd.DataFrame) -> Figure:
+        """The stock against the sustainability threshold, and each fisher's catch, month by month."""
+        from sim.plots.commons import commons_figure
+
+        return commons_figure(self.params, self.initial_stock(), model_table, agent_table,
+                              self.figure_frame(model_table))
 
     # -- metrics (GovSim's definitions) ----------------------------------------------------------
     def model_reporters(self):

@@ -33,6 +33,8 @@ from sim.step import Observation, Outcome
 from sim.theory.markets import Clearing, call_market, social_optimum, welfare
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from agents.agent import SocietyAgent
 
 Role = Literal["buyer", "seller", "bystander"]
@@ -103,6 +105,7 @@ class Market(Environment):
 
     Params = MarketParams
     Action = Order
+    step_name = "period"
 
     def setup(self) -> None:
         p = self.params
@@ -263,6 +266,13 @@ class Market(Environment):
             "role": lambda a: self.role(a),
             "traded": lambda a: a.unique_id in self.last.buyers or a.unique_id in self.last.sellers,
         }
+
+    def headline_figure(self, model_table: pd.DataFrame, agent_table: pd.DataFrame,
+                        events: pd.DataFrame) -> Figure:
+        """Quantity and price per period against the competitive equilibrium and the social optimum."""
+        from sim.plots.market import market_figure
+
+        return market_figure(self.params, model_table, agent_table, self.figure_frame(model_table))
 
     def summary(self, model_table: pd.DataFrame, agent_table: pd.DataFrame) -> dict[str, float]:
         """Means per period of the market's outcomes, efficiency against the social optimum, and each

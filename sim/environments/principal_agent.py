@@ -33,6 +33,8 @@ from sim.schemas import schema_builder
 from sim.step import Observation, Outcome
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from agents.agent import SocietyAgent
 
 Conduct = Literal["honour", "exploit"]
@@ -115,6 +117,7 @@ class PrincipalAgent(Environment):
 
     Params = PrincipalAgentParams
     Action = ContractAction
+    step_name = "period"
 
     def setup(self) -> None:
         groups = {g.name for g in self.model.spec.population}
@@ -276,6 +279,13 @@ class PrincipalAgent(Environment):
         """Share of uncovered states in which the contractor exploited the gap (nan if none arose)."""
         gaps = [t for t in tasks if not t.covered]
         return float(np.mean([t.exploited for t in gaps])) if gaps else float("nan")
+
+    def headline_figure(self, model_table: pd.DataFrame, agent_table: pd.DataFrame,
+                        events: pd.DataFrame) -> Figure:
+        """Each contractor's specified reward against its true utility; the tasks of each period."""
+        from sim.plots.contracts import contracts_figure
+
+        return contracts_figure(model_table, agent_table, self.figure_frame(model_table))
 
     def summary(self, model_table: pd.DataFrame, agent_table: pd.DataFrame) -> dict[str, float]:
         active = agent_table[agent_table["active"]]

@@ -30,6 +30,8 @@ from sim.step import Observation, Outcome
 from sim.theory.contracts import aligned_optimum, true_utility
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from agents.agent import SocietyAgent
 
 
@@ -172,6 +174,16 @@ class ProxyTask(Environment):
             "unrewarded_level": lambda m: mean([np.delete(s, self.rewarded_now()).mean() for s in active(m)]
                                                if self.params.rewarded < self.params.attributes else []),
         }
+
+    def headline_figure(self, model_table: pd.DataFrame, agent_table: pd.DataFrame,
+                        events: pd.DataFrame) -> Figure:
+        """Each agent's proxy reward against the principal's utility, step by step."""
+        from sim.plots.proxy_task import proxy_task_figure
+
+        every, steps = self.params.rotate_every, self.model.spec.steps
+        changes = list(range(every + 1, steps + 1, every)) if every else []
+        return proxy_task_figure(model_table, agent_table, self.figure_frame(model_table), changes,
+                                 "the proxy shifts")
 
     def summary(self, model_table: pd.DataFrame, agent_table: pd.DataFrame) -> dict[str, float]:
         utility = model_table["principal_utility"]

@@ -27,6 +27,8 @@ from sim.schemas import schema_builder
 from sim.step import Observation, Outcome
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from agents.agent import SocietyAgent
 
 
@@ -70,6 +72,7 @@ class PublicGoods(Environment):
 
     Params = PublicGoodsParams
     Action = Contribution
+    step_name = "period"
 
     def setup(self) -> None:
         n, size = len(self.model.active_agents()), self.params.group_size
@@ -192,6 +195,17 @@ class PublicGoods(Environment):
             "contribution": lambda a: self.contributions.get(a.unique_id),
             "first_stage_payoff": lambda a: self.first_stage.get(a.unique_id),
         }
+
+    def headline_figure(self, model_table: pd.DataFrame, agent_table: pd.DataFrame,
+                        events: pd.DataFrame) -> Figure:
+        """Each group's contributions per period, and the punishment points given after each."""
+        from sim.plots.public_goods import public_goods_figure
+
+        kinds = {i.kind for i in self.model.institutions if i.kind != "sanctions" or i.params.peer}
+        punishment = "" if "sanctions" not in kinds else (
+            "the target broke no rule" if "norms" in kinds else "the target gave at least as much")
+        return public_goods_figure(self.params, punishment, model_table, agent_table, events,
+                                   self.figure_frame(model_table))
 
     def summary(self, model_table: pd.DataFrame, agent_table: pd.DataFrame) -> dict[str, float]:
         """Contribution rate over the game and in the last period; welfare as a share of full cooperation."""

@@ -33,6 +33,8 @@ from sim.step import Observation, Outcome
 from sim.theory.silly_rules import SillyRulesModel
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from agents.agent import SocietyAgent
 
 
@@ -84,6 +86,7 @@ class SillyRules(Environment):
 
     Params = SillyRulesParams
     Action = Membership
+    step_name = "period"
 
     def setup(self) -> None:
         p = self.params
@@ -193,6 +196,14 @@ class SillyRules(Environment):
             "member": lambda a: a.unique_id in self.members,
             "belief_collapsed": lambda a: self.belief.get(a.unique_id),
         }
+
+    def headline_figure(self, model_table: pd.DataFrame, agent_table: pd.DataFrame,
+                        events: pd.DataFrame) -> Figure:
+        """Members left and their belief in collapse, against the quorum and the belief at which leaving pays."""
+        from sim.plots.silly_rules import silly_rules_figure
+
+        founders = int(agent_table.loc[agent_table["step"] == agent_table["step"].min(), "active"].sum())
+        return silly_rules_figure(self.params, founders, model_table, self.figure_frame(model_table))
 
     def summary(self, model_table: pd.DataFrame, agent_table: pd.DataFrame) -> dict[str, float]:
         p = self.params

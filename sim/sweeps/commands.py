@@ -87,8 +87,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from sim.sweeps.plots import plot_results
+    import warnings
 
-    for path in plot_results(args.results, args.out, args.metrics):
+    from sim.sweeps.plots import FewReplicationsWarning, plot_results
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FewReplicationsWarning)
+        written = plot_results(args.results, args.out, args.metrics)
+    for path in written:
         print(path)
+    for warning in caught:
+        print(f"alignsim: warning: {warning.message}", file=sys.stderr)
     return 0
