@@ -1,7 +1,7 @@
 """``alignsim``: run, validate, sweep, serve and inspect scenarios from the command line.
 
-User mistakes print one message and exit with status 2, LLM failures (server gone, engine dead) with status 3;
-nothing half-written is left behind.
+User mistakes print one message and exit with status 2, LLM failures (server gone, engine dead) with status 3,
+outputs that cannot be written (disk full, read-only) with status 4; nothing half-written is left behind.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from sim.errors import UserError
+from sim.errors import EXIT_OUTPUT, OutputError, UserError
 
 if TYPE_CHECKING:
     from sim.llm.errors import LLMError
@@ -95,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_scenario_args(run_parser)
     run_parser.add_argument("--seed", type=seed_argument, help="run seed (default: the scenario's)")
     run_parser.add_argument("--out", help="run directory to write (default: under output.dir)")
-    run_parser.add_argument("--server", metavar="URL", help="use this OpenAI-compatible vLLM server")
+    run_parser.add_argument("--server", metavar="URL", help="use this OpenAI-compatible vLLM server "
+                            "(several: URL,URL,... share the requests by prompt prefix and fail over)")
     run_parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     run_parser.add_argument("--amendments", metavar="FILE",
                             help="replay these amendments (a run directory's amendments.yaml)")
@@ -155,6 +156,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(f"alignsim: error: {exc}", file=sys.stderr)
         return 2
+    except OutputError as exc:
+        print(f"alignsim: error: {exc}", file=sys.stderr)
+        print("alignsim: nothing half-written was left; free space or choose another output folder, then run "
+              "the same command again to continue from the cache", file=sys.stderr)
+        return EXIT_OUTPUT
     except Exception as exc:
         from sim.llm.errors import LLMError
 

@@ -10,6 +10,7 @@ import json
 import os
 import platform
 import shutil
+import sqlite3
 import sys
 import time
 from dataclasses import dataclass, field, fields
@@ -22,7 +23,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from sim.amendments import AMENDMENTS_FILE, Amendment, dump_amendments
-from sim.errors import UserError
+from sim.errors import UserError, storage_error
 from sim.metrics import run_summary
 from sim.model import SocietyModel
 from sim.numbers import format_number
@@ -176,9 +177,9 @@ def run(
     partial = final.parent / f".{final.name}.partial-{os.getpid()}"
     shutil.rmtree(partial, ignore_errors=True)
     created = _missing_folders(final.parent)
-    (partial / "plots").mkdir(parents=True)
     owns_client = llm is None and scenario.uses_llm()
     try:
+        (partial / "plots").mkdir(parents=True)
         with _transcript(partial, scenario) as sink:
             if owns_client:
                 from sim.llm.client import make_client
@@ -198,9 +199,13 @@ def run(
             shutil.rmtree(final)
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(partial, final)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(partial, ignore_errors=True)
         _remove_if_empty(created)
+        full = storage_error(exc, f"LLM reply cache {scenario.llm.cache}" if isinstance(exc, sqlite3.Error)
+                             else f"run directory {final}")
+        if full is not None:
+            raise full from exc
         raise
     result.path = final
     return result

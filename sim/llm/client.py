@@ -188,7 +188,7 @@ class LazyBackend:
 
 
 def make_client(
-    config: LLMConfig, server_url: str | None = None, transcript: TranscriptSink | None = None
+    config: LLMConfig, server_url: str | list[str] | None = None, transcript: TranscriptSink | None = None
 ) -> LLMClient:
     """The client a scenario's ``llm:`` block asks for; ``server_url`` (``alignsim run --server``) wins over it."""
     cache = ReplyCache(config.cache) if config.cache else None

@@ -35,10 +35,10 @@ class LLMConfig(BaseModel):
         description="A registry name (`alignsim models list`), a Hugging Face model id or a local folder. "
         "With a server, the name the server serves the model under.",
     )
-    base_url: str | None = Field(
+    base_url: str | list[str] | None = Field(
         None,
-        description="URL of an OpenAI-compatible server (e.g. http://127.0.0.1:8000); "
-        "setting it implies backend openai.",
+        description="URL of an OpenAI-compatible server (e.g. http://127.0.0.1:8000), or several (a list, or "
+        "separated by commas): requests spread over them by prompt prefix and fail over; implies backend openai.",
     )
     temperature: float = Field(0.7, ge=0, description="Sampling temperature; 0 is greedy decoding.")
     top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling: keep the smallest token set with this mass.")

@@ -1,4 +1,5 @@
-"""OpenAI-compatible server backend (vLLM's first): a batch goes out as concurrent requests, bounded in number."""
+"""OpenAI-compatible server backend (vLLM's first): a batch goes out as concurrent requests, bounded in number,
+to one server or spread over several (`sim.llm.routing`)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,14 @@ import asyncio
 import concurrent.futures
 import random
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
 
+from sim.errors import UserError
 from sim.llm.errors import LLMError, LLMUnavailable
+from sim.llm.routing import PrefixRouter
 from sim.llm.types import ChatReply, ChatRequest
 
 _RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
@@ -31,17 +35,28 @@ def server_root(base_url: str) -> str:
     return root.removesuffix("/v1")
 
 
-class OpenAIBackend:
-    """Chat completions against ``{base_url}/v1/chat/completions``.
+def server_urls(value: str | Sequence[str] | None) -> list[str]:
+    """The server roots of ``llm.base_url`` or ``--server``: one URL, several separated by commas, or a list."""
+    items = value.split(",") if isinstance(value, str) else list(value or [])
+    urls = [server_root(u.strip()) for u in items if u.strip()]
+    for url in urls:
+        if not url.startswith(("http://", "https://")):
+            raise UserError(f"LLM server {url!r}: expected a URL such as http://127.0.0.1:8000")
+    return list(dict.fromkeys(urls))
 
-    The server batches concurrent requests itself (vLLM's continuous batching), so one batch of the simulation
-    becomes up to ``max_concurrency`` requests in flight. Structured outputs use vLLM's ``structured_outputs``
-    request field.
+
+class OpenAIBackend:
+    """Chat completions against ``{url}/v1/chat/completions``, on one server or spread over several.
+
+    Each server batches concurrent requests itself (vLLM's continuous batching), so one batch of the simulation
+    becomes up to ``max_concurrency`` requests in flight per server. Structured outputs use vLLM's
+    ``structured_outputs`` request field. With several servers, a `PrefixRouter` picks each request's server
+    (prefix affinity, balance) and a request whose server fails goes to the next one (`sim.llm.routing`).
     """
 
     def __init__(
         self,
-        base_url: str,
+        base_url: str | Sequence[str],
         model: str,
         *,
         max_concurrency: int = 64,
@@ -50,11 +65,14 @@ class OpenAIBackend:
         backoff_s: float = 0.5,
     ) -> None:
         self.model = model
-        self.root = server_root(base_url)
+        self.servers = server_urls(base_url)
+        if not self.servers:
+            raise UserError("the openai backend needs a server URL (llm.base_url or --server)")
         self.max_concurrency = max_concurrency
         self.timeout_s = timeout_s
         self.retries = retries
         self.backoff_s = backoff_s
+        self.router = PrefixRouter(self.servers, self._healthy)
 
     def generate(self, requests: list[ChatRequest]) -> list[ChatReply]:
         """Replies in request order; on failure the LLMError carries the replies that did arrive."""
@@ -67,15 +85,17 @@ class OpenAIBackend:
             return pool.submit(asyncio.run, self._generate(requests)).result()
 
     async def _generate(self, requests: list[ChatRequest]) -> list[ChatReply]:
-        limits = httpx.Limits(max_connections=self.max_concurrency, max_keepalive_connections=self.max_concurrency)
-        gate = asyncio.Semaphore(self.max_concurrency)
+        connections = self.max_concurrency * len(self.servers)
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        gates = {server: asyncio.Semaphore(self.max_concurrency) for server in self.servers}
+        routes = self.router.assign(requests)  # may probe servers that were down (nothing else runs yet)
         async with httpx.AsyncClient(timeout=self.timeout_s, limits=limits) as http:
 
-            async def one(request: ChatRequest) -> ChatReply:
-                async with gate:
-                    return await self._with_retries(http, request)
+            async def one(request: ChatRequest, servers: list[str]) -> ChatReply:
+                return await self._with_failover(http, gates, request, servers)
 
-            results = await asyncio.gather(*(one(r) for r in requests), return_exceptions=True)
+            results = await asyncio.gather(*(one(r, s) for r, s in zip(requests, routes, strict=True)),
+                                           return_exceptions=True)
         failures = [r for r in results if isinstance(r, BaseException)]
         if failures:
             first = failures[0]
@@ -86,30 +106,46 @@ class OpenAIBackend:
             raise err
         return list(results)  # type: ignore[arg-type]
 
-    async def _with_retries(self, http: httpx.AsyncClient, request: ChatRequest) -> ChatReply:
+    async def _with_failover(
+        self, http: httpx.AsyncClient, gates: dict[str, asyncio.Semaphore], request: ChatRequest,
+        servers: list[str],
+    ) -> ChatReply:
+        """Try the request's servers in order, skipping those marked down; then back off and go round again."""
+        failed: dict[str, _Retryable] = {}
         for attempt in range(self.retries + 1):
-            try:
-                return await self._post(http, request)
-            except _Retryable as err:
-                if attempt == self.retries:
-                    raise LLMUnavailable(
-                        f"LLM server {self.root} failed {self.retries + 1} time(s) in a row for request "
-                        f"{describe(request)}: {err}. Is the server running (alignsim serve)?"
-                    ) from err
+            candidates = [s for s in servers if not self.router.is_down(s)] or servers
+            for server in candidates:
+                try:
+                    async with gates[server]:
+                        return await self._post(http, server, request)
+                except _Retryable as err:
+                    failed[server] = err
+                    self.router.mark_down(server)
+            if attempt < self.retries:
                 await asyncio.sleep(self.backoff_s * 2**attempt * (1 + random.random() / 4))
-        raise AssertionError("unreachable")
+        if len(self.servers) == 1:
+            [(server, err)] = failed.items()
+            raise LLMUnavailable(
+                f"LLM server {server} failed {self.retries + 1} time(s) in a row for request "
+                f"{describe(request)}: {err}. Is the server running (alignsim serve)?"
+            ) from err
+        reasons = "; ".join(f"{server}: {err}" for server, err in failed.items())
+        raise LLMUnavailable(
+            f"none of the {len(self.servers)} LLM servers answered request {describe(request)} in "
+            f"{self.retries + 1} round(s): {reasons}. Are the servers running (alignsim serve)?"
+        ) from next(reversed(failed.values()))
 
-    async def _post(self, http: httpx.AsyncClient, request: ChatRequest) -> ChatReply:
+    async def _post(self, http: httpx.AsyncClient, server: str, request: ChatRequest) -> ChatReply:
         start = time.perf_counter()
         try:
-            response = await http.post(f"{self.root}/v1/chat/completions", json=self.body(request))
+            response = await http.post(f"{server}/v1/chat/completions", json=self.body(request))
         except httpx.TransportError as err:  # connect/read errors, dropped connections, timeouts
             raise _Retryable(f"{type(err).__name__}: {err}") from err
         if response.status_code in _RETRYABLE_STATUS:
             raise _Retryable(f"HTTP {response.status_code}: {response.text[:200]}")
         if response.status_code != 200:
             raise LLMError(
-                f"LLM server {self.root} refused request {describe(request)} with "
+                f"LLM server {server} refused request {describe(request)} with "
                 f"HTTP {response.status_code}: {response.text[:500]}"
             )
         return self._parse(response, time.perf_counter() - start)
@@ -148,16 +184,31 @@ class OpenAIBackend:
         )
 
     def prefix_cache_counters(self) -> tuple[float, float] | None:
-        """(hit tokens, queried tokens) of the server's prefix cache from its /metrics; None if unavailable."""
-        try:
-            response = httpx.get(f"{self.root}/metrics", timeout=5.0)
-        except httpx.HTTPError:
-            return None
-        if response.status_code != 200:
-            return None
+        """(hit tokens, queried tokens) of the servers' prefix caches, summed over their /metrics.
+
+        None if no server answers. Two URLs naming one server count it twice, which leaves the rate unchanged.
+        """
         hits, queries = "vllm:prefix_cache_hits_total", "vllm:prefix_cache_queries_total"
-        counters = parse_prometheus(response.text, (hits, queries))
-        return (counters[hits], counters[queries]) if queries in counters and hits in counters else None
+        totals = [0.0, 0.0]
+        answered = False
+        for server in self.servers:
+            try:
+                response = httpx.get(f"{server}/metrics", timeout=5.0)
+            except httpx.HTTPError:
+                continue
+            counters = parse_prometheus(response.text, (hits, queries)) if response.status_code == 200 else {}
+            if hits in counters and queries in counters:
+                totals[0] += counters[hits]
+                totals[1] += counters[queries]
+                answered = True
+        return (totals[0], totals[1]) if answered else None
+
+    def _healthy(self, server: str) -> bool:
+        """Whether a server marked down answers /health again."""
+        try:
+            return httpx.get(f"{server}/health", timeout=min(5.0, self.timeout_s)).status_code == 200
+        except httpx.HTTPError:
+            return False
 
     def close(self) -> None:
         """Nothing to release: each batch opens and closes its own connection pool."""

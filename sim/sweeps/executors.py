@@ -1,7 +1,7 @@
 """Where cells run: in this process, in local worker processes, or on a Ray cluster.
 
 Every executor takes the same tasks and yields each cell's `Outcome` as it finishes, in any order. A worker
-that dies (killed, out of memory) fails its cell, not the sweep.
+that dies (killed, out of memory) costs at most its cells, never the sweep.
 """
 
 from __future__ import annotations
@@ -10,9 +10,11 @@ import multiprocessing
 import os
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Protocol
 
 from sim.errors import UserError
+from sim.processes import die_with_parent
 from sim.sweeps.cell import CellTask, Outcome, run_cell
 
 
@@ -60,24 +62,41 @@ class LocalExecutor:
 
     def start(self) -> None:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+            # Workers die with the sweep, even when it is killed with SIGKILL (their cells are rerun next time).
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=die_with_parent, initargs=(os.getpid(),))
 
     def run(self, tasks: list[CellTask]) -> Iterator[Outcome]:
-        self.start()
-        assert self._pool is not None
-        pending: dict[Future[Outcome], CellTask] = {self._pool.submit(run_cell, t): t for t in tasks}
-        try:
-            while pending:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    task = pending.pop(future)
-                    try:
-                        yield future.result()
-                    except Exception as exc:
-                        yield _lost(task, exc)
-        except BaseException:  # Ctrl-C, or the caller stopped: do not let workers finish queued cells
-            self._terminate()
-            raise
+        """A worker that dies breaks the whole pool and every cell in it: those cells run again in a new pool,
+        once; a cell lost a second time is reported lost (not recorded on disk, so the next sweep retries it)."""
+        losses: dict[str, int] = {}
+        queue = list(tasks)
+        while queue:
+            self.start()
+            assert self._pool is not None
+            pending: dict[Future[Outcome], CellTask] = {self._pool.submit(run_cell, t): t for t in queue}
+            queue = []
+            try:
+                while pending:
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        task = pending.pop(future)
+                        try:
+                            yield future.result()
+                        except BrokenProcessPool as exc:
+                            losses[task.cell_id] = losses.get(task.cell_id, 0) + 1
+                            if losses[task.cell_id] > 1:
+                                yield _lost(task, exc)
+                            else:
+                                queue.append(task)
+                        except Exception as exc:
+                            yield _lost(task, exc)
+            except BaseException:  # Ctrl-C, or the caller stopped: do not let workers finish queued cells
+                self._terminate()
+                raise
+            if queue:  # a broken pool takes no more work
+                self._pool.shutdown(wait=True)
+                self._pool = None
 
     def _terminate(self) -> None:
         """Kill the workers now; what they leave half-written is hidden and cleaned by the next sweep."""

