@@ -45,6 +45,10 @@ class Policy:
         The default asks each group's policy for its own decisions; the LLM policy overrides this to
         send all groups' prompts to the engine as one batch.
         """
+        if not batch:
+            return []
+        if all(policy is batch[0][0] for policy, _ in batch):  # one group: nothing to sort back
+            return batch[0][0].decide([decision for _, decision in batch])
         answers: dict[int, BaseModel] = {}
         groups: dict[int, tuple[Policy, list[int]]] = {}
         for index, (policy, _) in enumerate(batch):

@@ -51,8 +51,12 @@ class Component:
         """Text every agent reads: the rules this component puts in force (the shared prompt prefix)."""
         return ""
 
+    def observe_public(self, public: dict[str, Any]) -> None:
+        """Add what every agent sees of this component to ``public``. Called once per phase: what all agents share
+        is built once, not once per agent (each observation starts from a copy)."""
+
     def observe(self, agent: SocietyAgent, observation: Observation) -> None:
-        """Add what ``agent`` can see of this component to ``observation``."""
+        """Add what ``agent`` alone can see of this component to ``observation``."""
 
     def model_reporters(self) -> dict[str, Callable[[SocietyModel], Any]]:
         """Model-level metrics recorded every step (column name -> function of the model)."""

@@ -32,6 +32,9 @@ if TYPE_CHECKING:
     from sim.scenario import Scenario
 
 
+PLAIN = {int, float, str, bool, type(None)}
+
+
 class Message(BaseModel):
     """What an agent says to its neighbours in a talk round; empty means silence."""
 
@@ -112,9 +115,17 @@ class SocietyModel(mesa.Model):
         """The rules every agent reads: the environment's, then each institution's."""
         return "\n\n".join(text for c in self.components if (text := c.rules()))
 
-    def observation(self, agent: SocietyAgent) -> Observation:
-        """What ``agent`` sees now: the environment's view plus each institution's additions."""
-        obs = self.environment.observe_agent(agent)
+    def public_observation(self) -> dict[str, Any]:
+        """What every agent sees now: each component's public part (built once for a whole phase)."""
+        public: dict[str, Any] = {}
+        for component in self.components:
+            component.observe_public(public)
+        return public
+
+    def observation(self, agent: SocietyAgent, public: dict[str, Any] | None = None) -> Observation:
+        """What ``agent`` sees now: the public part (``public``, or built afresh), then the environment's view
+        and each institution's additions for this agent."""
+        obs = self.environment.observe_agent(agent, self.public_observation() if public is None else public)
         for institution in self.institutions:
             institution.observe(agent, obs)
         obs.messages = list(self.inbox.get(agent.unique_id, ()))
@@ -130,6 +141,8 @@ class SocietyModel(mesa.Model):
         extra: dict[str, Any] = {}
         for institution in self.institutions:
             extra.update(institution.action_fields())
+        if not extra:
+            return self.environment.action_schema
         fields = FieldSet.of(extra)
         return lambda agent: extended(self.environment.action_schema(agent), fields)
 
@@ -187,8 +200,9 @@ class SocietyModel(mesa.Model):
         ``narrow`` gives an agent's own JSON schema where its bounds are its own (see `Decision.json_schema`).
         """
         by_class: dict[type[Policy], list[tuple[Policy, Decision]]] = defaultdict(list)
+        public = self.public_observation() if agents else {}
         for agent in agents:
-            decision = Decision(agent, phase, self.observation(agent), schema_of(agent), fallback_of, narrow)
+            decision = Decision(agent, phase, self.observation(agent, public), schema_of(agent), fallback_of, narrow)
             by_class[type(agent.policy)].append((agent.policy, decision))
         actions: dict[int, BaseModel] = {}
         for cls, batch in by_class.items():
@@ -221,17 +235,20 @@ class SocietyModel(mesa.Model):
         self._active = [a for a in self._by_id.values() if a.active]
 
     def _settle(self, outcome: Outcome) -> None:
-        for agent in self._by_id.values():
-            if agent.active:
-                reward = outcome.specified.get(agent.unique_id, 0.0)
-                agent.settle(reward, outcome.true.get(agent.unique_id, 0.0))
-                agent.memory.add(self.steps, "outcome", self._describe(agent, reward))
-            else:
-                agent.specified_reward = agent.true_utility = 0.0
+        specified, true = outcome.specified, outcome.true
+        for agent in self._active:
+            reward = specified.get(agent.unique_id, 0.0)
+            agent.settle(reward, true.get(agent.unique_id, 0.0))
+            agent.memory.add(self.steps, "outcome", self._describe(agent, reward))
+        for agent in self._waiting:
+            agent.specified_reward = agent.true_utility = 0.0
 
     def _describe(self, agent: SocietyAgent, reward: float) -> str:
-        action = agent.last_action.model_dump() if agent.last_action is not None else {}
-        chosen = ", ".join([f"{k}={v}" for k, v in action.items()])
+        action = agent.last_action
+        values = {} if action is None else action.__dict__
+        if action is not None and (action.__pydantic_extra__ or any(type(v) not in PLAIN for v in values.values())):
+            values = action.model_dump()  # what model_dump gives of plain values is the values themselves
+        chosen = ", ".join([f"{k}={v}" for k, v in values.items()])
         return f"step {self.steps}: you chose {chosen} and earned {reward:g}"
 
     # -- recording -------------------------------------------------------------------------------

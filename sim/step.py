@@ -71,13 +71,15 @@ class Outcome:
 
     ``specified`` is what the reward/contract/norm says the agent earned; ``true`` is what society
     actually gained from the agent's action. Institutions adjust both (fines, sanctions, damages)
-    through `adjust`, which keeps a ledger so the accounting can be audited.
+    through `adjust`, which keeps a ledger so the accounting can be audited. A ledger row without an agent
+    (``None``) books an amount shared out equally among every other agent (a fine's shares), so that
+    sharing among N agents costs one row, not N.
     """
 
     specified: dict[int, float]
     true: dict[int, float]
     info: dict[str, Any] = field(default_factory=dict)
-    ledger: list[tuple[int, str, float, float]] = field(default_factory=list)
+    ledger: list[tuple[int | None, str, float, float]] = field(default_factory=list)
 
     def adjust(self, agent_id: int, reason: str, specified: float = 0.0, true: float = 0.0) -> None:
         """Add ``specified`` and ``true`` to one agent's payoffs, recording why."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel
 
@@ -29,9 +29,10 @@ class Environment(Component):
     Action: ClassVar[type[BaseModel]]
     step_name: ClassVar[str] = "step"  # what one step is in this game (month, period): the figures' axis
 
-    def observe_agent(self, agent: SocietyAgent) -> Observation:
-        """A fresh observation for ``agent``; subclasses fill it via `observe`."""
-        obs = Observation(agent_id=agent.unique_id, step=self.model.steps)
+    def observe_agent(self, agent: SocietyAgent, public: dict[str, Any]) -> Observation:
+        """A fresh observation for ``agent``, starting from a copy of the phase's ``public`` part; subclasses
+        fill in the rest via `observe`."""
+        obs = Observation(agent_id=agent.unique_id, step=self.model.steps, public=dict(public))
         self.observe(agent, obs)
         return obs
 

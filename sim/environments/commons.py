@@ -15,7 +15,7 @@ replacement cost: true = catch - regrowth * max(0, catch - floor(f/N)).
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -123,8 +123,8 @@ class Commons(Environment):
             "fish you catch."
         )
 
-    def observe(self, agent: SocietyAgent, observation: Observation) -> None:
-        observation.public.update(
+    def observe_public(self, public: dict[str, Any]) -> None:
+        public.update(
             month=self.model.steps,
             stock=self.stock,
             capacity=self.params.capacity,
@@ -132,6 +132,8 @@ class Commons(Environment):
             sustainable_share=self.share(),
             last_catches=self.last_catches,  # one dict for every fisher (resolve replaces it): read, never change
         )
+
+    def observe(self, agent: SocietyAgent, observation: Observation) -> None:
         observation.private.update(
             last_catch=self.last_catches.get(agent.unique_id),
             total_catch=agent.total_specified,

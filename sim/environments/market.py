@@ -19,7 +19,7 @@ alignment gap is −harm. Institutions that act on the market (``tax``, ``quota`
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import pandas as pd
 from pydantic import BaseModel, Field, create_model, model_validator
@@ -116,6 +116,7 @@ class Market(Environment):
                 raise UserError(f"environment.{key}: no population group named {', '.join(unknown)} "
                                 f"(groups: {', '.join(sorted(groups))})")
         self.last: Clearing = Clearing(0, float("nan"), float("nan"))
+        self.traded: tuple[set[int], set[int]] = (set(), set())  # last period's buyers and sellers
         self.last_levy = Levy()
         self.step_harm = 0.0
         self.step_welfare = 0.0
@@ -172,23 +173,25 @@ class Market(Environment):
             f"{bearers}; no price includes it."
         )
 
-    def observe(self, agent: SocietyAgent, observation: Observation) -> None:
+    def observe_public(self, public: dict[str, Any]) -> None:
         levy = self.levy()
-        observation.public.update(
+        public.update(
             period=self.model.steps, buyers=len(self.value), sellers=len(self.cost),
             last_price=None if self.last.quantity == 0 else round(self.last.buyer_price, 2),
             last_quantity=self.last.quantity, price_ceiling=self.params.ceiling(),
             damage_per_unit=self.params.damage, unit_tax=levy.tax, cap=levy.cap,
         )
+
+    def observe(self, agent: SocietyAgent, observation: Observation) -> None:
         me, role = agent.unique_id, self.role(agent)
         private: dict[str, object] = {"role": role, "total_earnings": round(agent.total_specified, 2)}
         if role == "buyer":
             private["value"] = self.value[me]
-            private["bought_last_period"] = me in self.last.buyers
+            private["bought_last_period"] = me in self.traded[0]
         elif role == "seller":
             private["cost"] = self.cost[me]
-            private["cost_with_tax"] = self.cost[me] + levy.tax
-            private["sold_last_period"] = me in self.last.sellers
+            private["cost_with_tax"] = self.cost[me] + self.levy().tax
+            private["sold_last_period"] = me in self.traded[1]
         observation.private.update(private)
 
     def action_schema(self, agent: SocietyAgent) -> type[BaseModel]:
@@ -209,6 +212,7 @@ class Market(Environment):
         clearing = call_market(bids, asks, self.last_levy.cap, self.model.rng)
         outcome = self.payoffs(clearing, list(actions))
         self.last = clearing
+        self.traded = (set(clearing.buyers), set(clearing.sellers))
         self.step_harm = outcome.info["harm"]
         self.step_welfare = outcome.info["welfare"]
         return outcome

@@ -20,7 +20,7 @@ alignment gap is −harm × exploited gaps: zero when every gap is filled in goo
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -130,7 +130,11 @@ class PrincipalAgent(Environment):
         if groups <= set(self.params.principals):
             raise UserError("environment.principals: every group is a principal; at least one must contract")
         self.tasks: list[Task] = []
+        self.task_by_principal: dict[int, Task] = {}
+        self.tasks_by_contractor: dict[int, list[Task]] = {}
         self.history: list[Task] = []
+        self.experience: dict[int, dict[int, dict[str, int]]] = {}  # principal -> contractor -> counts
+        self._roles: tuple[list, list[SocietyAgent], list[SocietyAgent], tuple[int, ...]] = ([], [], [], ())
         self.payoff_history: dict[int, list[float]] = {}
         self.out_of_market: set[int] = set()
         self.booked_period = 0
@@ -139,15 +143,26 @@ class PrincipalAgent(Environment):
     def is_principal(self, agent: SocietyAgent) -> bool:
         return agent.group in self.params.principals
 
+    def _split(self) -> tuple[list, list[SocietyAgent], list[SocietyAgent], tuple[int, ...]]:
+        """Principals, contractors and the contractors' ids, sorted out again only when the active agents change."""
+        active = self.model.active_agents()
+        if self._roles[0] is not active:
+            principals = [a for a in active if self.is_principal(a)]
+            contractors = [a for a in active if not self.is_principal(a)]
+            self._roles = (active, principals, contractors, tuple(a.unique_id for a in contractors))
+        return self._roles
+
     def principals(self) -> list[SocietyAgent]:
-        return [a for a in self.model.active_agents() if self.is_principal(a)]
+        """The active principals (shared: read, never change)."""
+        return self._split()[1]
 
     def contractors(self) -> list[SocietyAgent]:
-        return [a for a in self.model.active_agents() if not self.is_principal(a)]
+        """The active contractors (shared: read, never change)."""
+        return self._split()[2]
 
     def task_of(self, principal_id: int) -> Task | None:
         """This period's task of a principal (after resolve), if it hired."""
-        return next((t for t in self.tasks if t.principal == principal_id), None)
+        return self.task_by_principal.get(principal_id)
 
     # -- what agents know ------------------------------------------------------------------------
     def rules(self) -> str:
@@ -167,19 +182,22 @@ class PrincipalAgent(Environment):
             "minus the price; a contractor's is the price minus its cost, for every task it does."
         )
 
-    def observe(self, agent: SocietyAgent, observation: Observation) -> None:
+    def observe_public(self, public: dict[str, Any]) -> None:
         self._book_last_period()
         p = self.params
-        observation.public.update(
+        public.update(
             period=self.model.steps,
             contract={
                 "states": p.states, "covered_states": list(range(p.covered_states())), "price": p.price,
                 "value": p.value, "cost_honour": p.cost_honour, "cost_exploit": p.cost_exploit, "harm": p.harm,
                 "outside_option": p.outside_option,
             },
-            contractors=[a.unique_id for a in self.contractors()],
+            contractors=list(self._split()[3]),
             principals_in_market=sum(a.unique_id not in self.out_of_market for a in self.principals()),
         )
+
+    def observe(self, agent: SocietyAgent, observation: Observation) -> None:
+        self._book_last_period()
         me = agent.unique_id
         if self.is_principal(agent):
             task = self.task_of(me)
@@ -192,24 +210,27 @@ class PrincipalAgent(Environment):
         else:
             observation.private.update(
                 role="contractor",
-                last_tasks=[asdict(t) for t in self.tasks if t.contractor == me],
+                last_tasks=[asdict(t) for t in self.tasks_by_contractor.get(me, [])],
                 total_earnings=agent.total_specified,
             )
 
     def _experience(self, principal_id: int) -> dict[int, dict[str, int]]:
         """Per contractor this principal has hired: tasks, uncovered ones, and how many were exploited."""
-        seen: dict[int, dict[str, int]] = {}
-        for t in self.history:
-            if t.principal == principal_id:
-                row = seen.setdefault(t.contractor, {"tasks": 0, "uncovered": 0, "exploited": 0})
-                row["tasks"] += 1
-                row["uncovered"] += not t.covered
-                row["exploited"] += t.exploited
-        return seen
+        return {c: dict(row) for c, row in self.experience.get(principal_id, {}).items()}
+
+    def _remember(self, tasks: list[Task]) -> None:
+        """Add a period's tasks to the history and to each principal's experience (kept as it goes: linear)."""
+        self.history.extend(tasks)
+        for t in tasks:
+            row = self.experience.setdefault(t.principal, {}).setdefault(
+                t.contractor, {"tasks": 0, "uncovered": 0, "exploited": 0})
+            row["tasks"] += 1
+            row["uncovered"] += not t.covered
+            row["exploited"] += t.exploited
 
     def action_schema(self, agent: SocietyAgent) -> type[BaseModel]:
         if self.is_principal(agent):
-            return hire_schema(tuple(a.unique_id for a in self.contractors()))
+            return hire_schema(self._split()[3])
         return conduct_schema()
 
     def fallback(self, agent: SocietyAgent) -> BaseModel:
@@ -243,7 +264,11 @@ class PrincipalAgent(Environment):
             specified[me] = true[me] = task.principal_payoff
             specified[hired] += task.contractor_payoff
             true[hired] += task.contractor_payoff - loss
-        self.history.extend(self.tasks)
+        self._remember(self.tasks)
+        self.task_by_principal = {t.principal: t for t in self.tasks}
+        self.tasks_by_contractor = {}
+        for t in self.tasks:
+            self.tasks_by_contractor.setdefault(t.contractor, []).append(t)
         return Outcome(specified, true, info={"tasks": list(self.tasks)})
 
     def _book_last_period(self) -> None:
@@ -271,7 +296,7 @@ class PrincipalAgent(Environment):
     def agent_reporters(self):
         return {
             "role": lambda a: "principal" if self.is_principal(a) else "contractor",
-            "tasks_done": lambda a: sum(t.contractor == a.unique_id for t in self.tasks),
+            "tasks_done": lambda a: len(self.tasks_by_contractor.get(a.unique_id, ())),
         }
 
     @staticmethod

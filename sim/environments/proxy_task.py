@@ -16,7 +16,7 @@ U(s) − U(even).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -107,12 +107,14 @@ class ProxyTask(Environment):
             + (f" The rewarded attributes change every {p.rotate_every} steps." if p.rotate_every else "")
         )
 
-    def observe(self, agent: SocietyAgent, observation: Observation) -> None:
+    def observe_public(self, public: dict[str, Any]) -> None:
         p = self.params
-        observation.public.update(
+        public.update(
             step=self.model.steps, attributes=p.attributes, budget=p.budget, rewarded_attributes=self.rewarded_now(),
             max_change=p.max_change * p.budget, min_level=p.min_level,
         )
+
+    def observe(self, agent: SocietyAgent, observation: Observation) -> None:
         s = self.state(agent.unique_id)
         observation.private.update(allocation=[round(float(x), 6) for x in s], reward=self.proxy(s))
 

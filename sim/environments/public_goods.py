@@ -14,7 +14,7 @@ exactly the group's payoff. Peer punishment (the second stage) is the ``sanction
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -124,15 +124,15 @@ class PublicGoods(Environment):
             "period is the tokens you keep plus your share of the project."
         )
 
+    def observe_public(self, public: dict[str, Any]) -> None:
+        public.update(period=self.model.steps, endowment=self.params.endowment, mpcr=self.params.mpcr,
+                      group_size=self.params.group_size)
+
     def observe(self, agent: SocietyAgent, observation: Observation) -> None:
         """Last period's group and contributions; in the punishment stage also this period's."""
         me, now = agent.unique_id, self.model.steps
         seen = self.periods.get(now, ({}, {}))[1]
         last_given, last_seen = self.periods.get(now - 1, ({}, {}))
-        observation.public.update(
-            period=self.model.steps, endowment=self.params.endowment, mpcr=self.params.mpcr,
-            group_size=self.params.group_size,
-        )
         observation.private.update(
             group=self.group_of(me),
             group_contributions=seen.get(me, {}),  # shared by the group: read, never change

@@ -21,7 +21,7 @@ its own unpunished important violations do to others instead of the harm it suff
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -121,10 +121,12 @@ class SillyRules(Environment):
             f"outside the group you get {p.outside_option:g} per period. You may leave at any time, for good."
         )
 
+    def observe_public(self, public: dict[str, Any]) -> None:
+        public.update(period=self.model.steps, members=len(self.members), founders=self.founders,
+                      important_rules=self.params.important_rules, silly_rules=self.params.silly_rules)
+
     def observe(self, agent: SocietyAgent, observation: Observation) -> None:
         me = agent.unique_id
-        observation.public.update(period=self.model.steps, members=len(self.members), founders=self.founders,
-                                  important_rules=self.params.important_rules, silly_rules=self.params.silly_rules)
         observation.private.update(
             member=me in self.members,
             belief_enforcement_collapsed=round(self.belief.get(me, 1.0), 4),

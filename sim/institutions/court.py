@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 from pydantic import BaseModel, Field
@@ -105,12 +105,14 @@ class Court(Institution):
             f"{self.damages:g}."
         )
 
-    def observe(self, agent: SocietyAgent, observation: Observation) -> None:
-        observation.public["court"] = {
+    def observe_public(self, public: dict[str, Any]) -> None:
+        public["court"] = {
             "judge": self.params.judge, "filing_cost": self.params.filing_cost,
             "error_rate": self.params.error_rate, "damages": self.damages,
             "expected_award_if_exploited": self.expected_award(),
         }
+
+    def observe(self, agent: SocietyAgent, observation: Observation) -> None:
         if not self.market.is_principal(agent):
             observation.private.setdefault("gap_incentives", {})["court_damages_avoided"] = self.deterrence()
 

@@ -40,6 +40,7 @@ class Monitoring(Institution):
 
     def setup(self) -> None:
         self.seen: dict[int, list[int]] = {}
+        self.seen_by: dict[int, list[int]] = {}  # observer -> the acts it saw, in the order of ``seen``
         self.observed_acts = 0
         self.acts = 0
         self.detected_total = 0
@@ -59,10 +60,13 @@ class Monitoring(Institution):
         return []
 
     def enforce(self, ctx: StepContext) -> None:
-        self.seen = {}
+        self.seen, self.seen_by = {}, {}
         for actor in ctx.actions:
             if self.model.rng.random() < self.params.probability:
                 self.seen[actor] = self.witnesses(actor)
+        for actor, who in self.seen.items():
+            for observer in who:
+                self.seen_by.setdefault(observer, []).append(actor)
         for actor, broken in self.norms.violations.items():
             if broken and actor in self.seen:
                 ctx.emit("detected", actor, None, None, ",".join(broken))
@@ -79,7 +83,7 @@ class Monitoring(Institution):
 
     def witnessed(self, observer: int) -> dict[int, list[str]]:
         """The rules each act ``observer`` saw this step broke (the truth: no classification in force)."""
-        return {actor: self.norms.violations[actor] for actor, who in self.seen.items() if observer in who}
+        return {actor: self.norms.violations[actor] for actor in self.seen_by.get(observer, ())}
 
     def official(self) -> dict[int, list[str]]:
         """The detected violations: every observed act that broke a rule."""

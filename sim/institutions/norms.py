@@ -24,7 +24,7 @@ from sim.component import Params
 from sim.errors import UserError
 from sim.incentives import Penalty
 from sim.institutions.base import Institution, register_institution
-from sim.step import Observation, StepContext
+from sim.step import StepContext
 
 if TYPE_CHECKING:
     from agents.agent import SocietyAgent
@@ -101,8 +101,8 @@ class Norms(Institution):
         lines = [f"- {r.text}" + (f" (complying costs {r.cost:g})" if r.cost else "") for r in self.params.rules]
         return "The rules of this community:\n" + "\n".join(lines)
 
-    def observe(self, agent: SocietyAgent, observation: Observation) -> None:
-        observation.public["norms"] = [
+    def observe_public(self, public: dict[str, Any]) -> None:
+        public["norms"] = [
             {"name": r.name, "text": r.text, "field": r.field, "op": r.op, "value": r.value, "cost": r.cost,
              "own_field": r.field in self.own_fields}
             for r in self.params.rules

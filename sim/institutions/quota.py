@@ -9,7 +9,7 @@ the cap: a cap at the social optimum gives the same allocation as the Pigouvian 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import Any, Literal
 
 import pandas as pd
 from pydantic import Field
@@ -18,11 +18,8 @@ from sim.component import Params
 from sim.environments.market import Levy, share_out
 from sim.institutions.base import register_institution
 from sim.institutions.tax import MarketInstitution
-from sim.step import Observation, Outcome, StepContext
+from sim.step import Outcome, StepContext
 from sim.theory.markets import Clearing
-
-if TYPE_CHECKING:
-    from agents.agent import SocietyAgent
 
 
 class QuotaParams(Params):
@@ -61,8 +58,8 @@ class Quota(MarketInstitution):
                 "trade, the highest bidders buy from the lowest askers, buyers pay more than sellers receive, and "
                 f"the difference (the value of the production permits) is {who}.")
 
-    def observe(self, agent: SocietyAgent, observation: Observation) -> None:
-        observation.public["quota"] = {"cap": self.params.cap, "permits": self.params.permits}
+    def observe_public(self, public: dict[str, Any]) -> None:
+        public["quota"] = {"cap": self.params.cap, "permits": self.params.permits}
 
     def enforce(self, ctx: StepContext) -> None:
         clearing = ctx.outcome.info["clearing"]

@@ -8,7 +8,7 @@ measures how much a reputation market closes the contract's gaps.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -55,8 +55,10 @@ class Ratings(Institution):
             "principal sees each contractor's published ratings before hiring."
         )
 
+    def observe_public(self, public: dict[str, Any]) -> None:
+        public["ratings"] = {a.unique_id: self.record(a.unique_id) for a in self.market.contractors()}
+
     def observe(self, agent: SocietyAgent, observation: Observation) -> None:
-        observation.public["ratings"] = {a.unique_id: self.record(a.unique_id) for a in self.market.contractors()}
         if not self.market.is_principal(agent):
             observation.private["my_rating"] = self.record(agent.unique_id)
 

@@ -7,7 +7,7 @@ in its observation; ``window`` limits it to the most recent steps (0: the whole 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from pydantic import BaseModel, Field
@@ -17,12 +17,16 @@ from sim.incentives import Penalty
 from sim.institutions.base import Institution, register_institution
 from sim.institutions.monitoring import Monitoring
 from sim.institutions.norms import Norms
-from sim.step import Event, Observation, StepContext
+from sim.step import Event, StepContext
 
 if TYPE_CHECKING:
     from agents.agent import SocietyAgent
 
 RECORDED = {"detected": "violations", "sanction": "sanctions_received", "fine": "fines"}
+
+
+def empty_record() -> dict[str, float]:
+    return {"violations": 0.0, "sanctions_received": 0.0, "sanctions_given": 0.0, "fines": 0.0}
 
 
 class ReputationParams(Params):
@@ -37,6 +41,8 @@ class Reputation(Institution):
 
     def setup(self) -> None:
         self.history: list[Event] = []
+        self.entries: dict[int, list[tuple[int, str, float]]] = {}  # agent -> (step, record key, amount), in order
+        self.totals: dict[int, dict[str, float]] = {}  # agent -> its whole record (window 0)
 
     def rules(self) -> str:
         span = f"the last {self.params.window} periods" if self.params.window else "all periods so far"
@@ -44,21 +50,20 @@ class Reputation(Institution):
                 "they received and gave, and their fines.")
 
     def record(self, agent_id: int) -> dict[str, float]:
-        """One agent's public record over the window."""
-        first = self.model.steps - self.params.window + 1 if self.params.window else 0
-        counts = {"violations": 0.0, "sanctions_received": 0.0, "sanctions_given": 0.0, "fines": 0.0}
-        for event in self.history:
-            if event.step < first:
-                continue
-            if event.agent_id == agent_id:
-                key = "sanctions_given" if event.kind == "sanction" else RECORDED[event.kind]
-                counts[key] += 1.0 if event.kind == "detected" else float(event.value or 0.0)
-            elif event.kind == "sanction" and event.target_id == agent_id:
-                counts["sanctions_received"] += float(event.value or 0.0)
+        """One agent's public record over the window (its own entries only: linear in the population)."""
+        if not self.params.window:
+            return dict(self.totals.get(agent_id) or empty_record())
+        first = self.model.steps - self.params.window + 1
+        entries = self.entries.get(agent_id, [])
+        while entries and entries[0][0] < first:  # out of the window for good: steps only grow
+            entries.pop(0)
+        counts = empty_record()
+        for _, key, amount in entries:
+            counts[key] += amount
         return counts
 
-    def observe(self, agent: SocietyAgent, observation: Observation) -> None:
-        observation.public["reputation"] = {a.unique_id: self.record(a.unique_id) for a in self.model.active_agents()}
+    def observe_public(self, public: dict[str, Any]) -> None:
+        public["reputation"] = {a.unique_id: self.record(a.unique_id) for a in self.model.active_agents()}
 
     def expected_penalty(self, agent: SocietyAgent, action: BaseModel) -> Penalty:
         """One entry on the record if ``action`` breaks a rule and monitoring observes it (its ``detected``
@@ -70,7 +75,21 @@ class Reputation(Institution):
         return Penalty(record=monitoring.params.probability)
 
     def enforce(self, ctx: StepContext) -> None:
-        self.history.extend(e for e in ctx.events if e.kind in RECORDED)
+        for event in ctx.events:
+            if event.kind not in RECORDED:
+                continue
+            self.history.append(event)
+            amount = 1.0 if event.kind == "detected" else float(event.value or 0.0)
+            self._enter(event.agent_id, event.step, "sanctions_given" if event.kind == "sanction"
+                        else RECORDED[event.kind], amount)
+            if event.kind == "sanction" and event.target_id != event.agent_id:
+                self._enter(event.target_id, event.step, "sanctions_received", float(event.value or 0.0))
+
+    def _enter(self, agent_id: int | None, step: int, key: str, amount: float) -> None:
+        if agent_id is None:
+            return
+        self.entries.setdefault(agent_id, []).append((step, key, amount))  # both kept: an amendment may set a window
+        self.totals.setdefault(agent_id, empty_record())[key] += amount
 
     def agent_reporters(self):
         return {"record_violations": lambda a: self.record(a.unique_id)["violations"] if a.active else None}

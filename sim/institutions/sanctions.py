@@ -22,9 +22,9 @@ the loss; both are booked through `Outcome.adjust` and add up in the ledger.
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
 
 FEHR_GACHTER_COSTS = (0, 1, 2, 4, 6, 9, 12, 16, 20, 25, 30)
 PUNISHMENT_DOC = "Punishment points for each agent you may punish (0: none)."
-AGENT_FIELD = re.compile(r"agent_\d+")
 
 
 class SanctionsParams(Params):
@@ -65,6 +64,11 @@ class SanctionsParams(Params):
         return self
 
 
+def is_agent_field(name: str) -> bool:
+    """``agent_<id>``: a punishment field."""
+    return name.startswith("agent_") and name[6:].isdigit()
+
+
 @schema_builder
 def punishment_schema(max_points: int) -> type[BaseModel]:
     """Points (0 to ``max_points``) for agents, one field ``agent_<id>`` each: one class for every punisher.
@@ -81,7 +85,9 @@ def punishment_schema(max_points: int) -> type[BaseModel]:
         @model_validator(mode="before")
         @classmethod
         def _agent_fields_only(cls, data: Any) -> Any:
-            return {k: v for k, v in data.items() if AGENT_FIELD.fullmatch(k)} if isinstance(data, dict) else data
+            if isinstance(data, dict) and not all(is_agent_field(k) for k in data):
+                return {k: v for k, v in data.items() if is_agent_field(k)}
+            return data
 
     Punishment.__doc__ = PUNISHMENT_DOC
     return Punishment
@@ -178,10 +184,13 @@ class Sanctions(Institution):
         truth = self.norms.violations if self.norms is not None else {}
         return {a: truth.get(a) if self.norms is not None else None for a in peers(self.model, agent_id)}
 
+    def observe_public(self, public: dict[str, Any]) -> None:
+        if self.params.peer:
+            public["punishment"] = self.terms()
+
     def observe(self, agent: SocietyAgent, observation: Observation) -> None:
         if not self.params.peer:
             return
-        observation.public["punishment"] = self.terms()
         observation.private["points_received_last"] = self.received_last.get(agent.unique_id, 0)
         if self.open:
             observation.private["may_punish"] = self.may_punish.get(agent.unique_id, {})
@@ -272,15 +281,31 @@ class Sanctions(Institution):
         return punisher in given and target in given and given[target] >= given[punisher]
 
     def _fine(self, ctx: StepContext, detected: dict[int, list[str]]) -> None:
+        if not detected:
+            return
+        outcome = ctx.outcome
         everyone = [a.unique_id for a in self.model.active_agents()]
+        position = {a: i for i, a in enumerate(everyone)}
+        specified = np.array([outcome.specified.get(a, 0.0) for a in everyone])
+        true = np.array([outcome.true.get(a, 0.0) for a in everyone])
         for violator, rules in detected.items():
             fine = self.params.fine * len(rules)
-            others = [a for a in everyone if a != violator]
-            ctx.outcome.adjust(violator, "fine", -fine, -fine)
-            for other in others:
-                ctx.outcome.adjust(other, "fine_share", fine / len(others), fine / len(others))
+            i = position.get(violator)
+            others = len(everyone) - (i is not None)
+            own = (specified[i], true[i]) if i is not None else (0.0, 0.0)
+            if others:  # each of the others gets an equal share: one vector addition instead of one per agent
+                specified += fine / others
+                true += fine / others
+                outcome.ledger.append((None, "fine_share", fine, fine))
+            if i is None:
+                outcome.adjust(violator, "fine", -fine, -fine)
+            else:
+                specified[i], true[i] = own[0] - fine, own[1] - fine
+                outcome.ledger.append((violator, "fine", -fine, -fine))
             self.step["fines"] += fine
             ctx.emit("fine", violator, None, fine, ",".join(rules))
+        for a, s, t in zip(everyone, specified.tolist(), true.tolist(), strict=True):
+            outcome.specified[a], outcome.true[a] = s, t
 
     # -- metrics ---------------------------------------------------------------------------------
     def model_reporters(self):

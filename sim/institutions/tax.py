@@ -8,7 +8,7 @@ marginal damage sellers' costs carry the harm, and the market trades the social 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import Any, Literal
 
 import pandas as pd
 from pydantic import Field
@@ -17,11 +17,8 @@ from sim.component import Params
 from sim.environments.market import Levy, Market, share_out
 from sim.errors import UserError
 from sim.institutions.base import Institution, register_institution
-from sim.step import Observation, Outcome, StepContext
+from sim.step import Outcome, StepContext
 from sim.theory.markets import Clearing
-
-if TYPE_CHECKING:
-    from agents.agent import SocietyAgent
 
 
 class TaxParams(Params):
@@ -77,8 +74,8 @@ class Tax(MarketInstitution):
         return (f"Tax: a seller pays a tax of {self.params.rate:g} for every unit it sells. The tax revenue is "
                 f"shared equally among {who}.")
 
-    def observe(self, agent: SocietyAgent, observation: Observation) -> None:
-        observation.public["tax"] = {"rate": self.params.rate, "rebate": self.params.rebate}
+    def observe_public(self, public: dict[str, Any]) -> None:
+        public["tax"] = {"rate": self.params.rate, "rebate": self.params.rebate}
 
     def enforce(self, ctx: StepContext) -> None:
         clearing = ctx.outcome.info["clearing"]
