@@ -13,6 +13,9 @@ directly: `start_guarded` starts this file as a small *guard* process (standard 
 - when the command exits, or on SIGTERM/SIGINT/SIGHUP, or when its parent dies, stops every process below it:
   SIGTERM, then SIGKILL to whatever is left after a grace period; then it exits with the command's status.
 
+Processes that a library starts inside our own process (``vllm.LLM`` spawns its engine core) cannot run under a
+guard; a `Watchdog` watches us for them instead and stops them if we die without doing so.
+
 The parent-death signal is set by the guard itself rather than in a ``preexec_fn``: ``preexec_fn`` is unsafe
 in a process with threads (sweeps and notebooks have them). The kernel sends it when the *thread* that
 started the guard ends, so start guarded processes from a thread that outlives them (the main thread).
@@ -56,18 +59,28 @@ def stop_guarded(process: subprocess.Popen[bytes], timeout_s: float = GRACE_S + 
     return process.wait()
 
 
+def _stat(pid: int) -> list[bytes] | None:
+    """The fields of ``/proc/PID/stat`` after the command name (state, parent pid, ...), or None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rpartition(b")")[2].split()
+    except OSError:
+        return None
+
+
 def _process_table() -> list[tuple[int, int, bytes]]:
     """(pid, parent pid, state) of every process, from Linux ``/proc``; empty elsewhere."""
     table = []
     for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat", "rb") as stat:
-                    fields = stat.read().rpartition(b")")[2].split()
-            except OSError:
-                continue
+        if entry.isdigit() and (fields := _stat(int(entry))) is not None:
             table.append((int(entry), int(fields[1]), fields[0]))
     return table
+
+
+def start_time(pid: int) -> str | None:
+    """When a live ``pid`` started (clock ticks since boot): with its pid, it names one process for good."""
+    fields = _stat(pid)
+    return None if fields is None or fields[0] == b"Z" else fields[19].decode()
 
 
 def descendants(pid: int) -> list[int]:
@@ -149,7 +162,53 @@ def guard(parent: int, grace_s: float, command: list[str]) -> int:
     return 128 - code if code < 0 else code
 
 
+class Watchdog:
+    """Stops processes that code we do not control started for us (``vllm.LLM``'s engine core and workers) if
+    this process dies without stopping them, even by SIGKILL; `stop` disarms it.
+
+    They cannot run under a guard, so a watchdog process (this file with ``--watch``) watches us instead:
+    parent-death signal and ``getppid()`` as in the guard; then SIGTERM, and SIGKILL after ``grace_s``, to each
+    watched process that is still the same one (pid and start time) and to the processes below it.
+    """
+
+    def __init__(self, pids: Sequence[int], grace_s: float = GRACE_S) -> None:
+        stamps = [f"{pid}:{t}" for pid in pids if (t := start_time(pid)) is not None]
+        command = [sys.executable, "-I", os.path.abspath(__file__), "--watch", str(os.getpid()), f"{grace_s:g}"]
+        self._process = subprocess.Popen([*command, *stamps], start_new_session=True)
+
+    def stop(self) -> None:
+        """We stopped the processes ourselves: the watchdog exits without touching them."""
+        if self._process.poll() is None:
+            self._process.terminate()
+        self._process.wait()
+
+
+def watch(parent: int, grace_s: float, stamps: list[str]) -> int:
+    """Wait until ``parent`` dies, then stop the stamped processes (``pid:start``) and all below them."""
+    stopping: list[int] = []
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, lambda signum, frame: stopping.append(signum))
+    _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    while os.getppid() == parent and not stopping:
+        time.sleep(0.5)
+    if os.getppid() == parent:  # disarmed by `Watchdog.stop`
+        return 0
+    watched = [int(pid) for pid, t in (stamp.split(":") for stamp in stamps) if start_time(int(pid)) == t]
+    everyone = {pid: start_time(pid) for pid in [*watched, *(d for w in watched for d in descendants(w))]}
+    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
+        for pid, started in everyone.items():
+            if start_time(pid) == started:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, sig)
+        deadline = time.monotonic() + wait_s
+        while any(start_time(p) == t for p, t in everyone.items()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    return 0
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "--watch":
+        sys.exit(watch(int(sys.argv[2]), float(sys.argv[3]), sys.argv[4:]))
     parent_pid, grace, separator, *argv = sys.argv[1:]
     assert separator == "--", sys.argv
     sys.exit(guard(int(parent_pid), float(grace), argv))

@@ -176,6 +176,7 @@ def run(
         raise UserError(f"run directory already exists: {final} (choose another --out or pass --overwrite)")
     partial = final.parent / f".{final.name}.partial-{os.getpid()}"
     shutil.rmtree(partial, ignore_errors=True)
+    _remove_stale_partials(final.parent)
     created = _missing_folders(final.parent)
     owns_client = llm is None and scenario.uses_llm()
     try:
@@ -209,6 +210,24 @@ def run(
         raise
     result.path = final
     return result
+
+
+def _remove_stale_partials(folder: Path) -> None:
+    """Remove the hidden partial folders that runs killed with SIGKILL left here (their process is gone)."""
+    for stale in folder.glob(".*.partial-*") if folder.is_dir() else []:
+        pid = stale.name.rpartition("-")[2]
+        if pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def _missing_folders(folder: Path) -> list[Path]:

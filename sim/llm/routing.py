@@ -39,8 +39,14 @@ DOWN_S = 30.0
 
 def prefix_key(request: ChatRequest, chars: int = PREFIX_CHARS) -> str:
     """The first ``chars`` characters of the conversation as the server sees it (roles and contents)."""
-    text = "".join(f"<{m.get('role', '')}>{m.get('content', '')}" for m in request.messages)
-    return text[:chars]
+    parts, length = [], 0
+    for message in request.messages:
+        part = f"<{message.get('role', '')}>{message.get('content', '')}"
+        parts.append(part)
+        length += len(part)
+        if length >= chars:
+            break
+    return "".join(parts)[:chars]
 
 
 def ranking(key: str, servers: Sequence[str]) -> list[str]:
@@ -83,6 +89,8 @@ class PrefixRouter:
 
     def assign(self, requests: Sequence[ChatRequest]) -> list[list[str]]:
         """For each request, the servers to try in order: its assigned server first, then its key's ranking."""
+        if len(self.servers) == 1:
+            return [list(self.servers) for _ in requests]
         live = self.live()
         share = math.ceil(len(requests) / len(live)) if requests else 0
         load = dict.fromkeys(live, 0)
@@ -91,9 +99,9 @@ class PrefixRouter:
             groups.setdefault(prefix_key(request), []).append(i)
         order: list[list[str]] = [[] for _ in requests]
         for key, members in sorted(groups.items(), key=lambda g: (-len(g[1]), g[1][0])):
-            preference = ranking(key, live)
+            preference, fallback = ranking(key, live), ranking(key, self.servers)
             for i in members:
                 first = next(s for s in preference if load[s] < share)
                 load[first] += 1
-                order[i] = [first, *(s for s in ranking(key, self.servers) if s != first)]
+                order[i] = [first, *(s for s in fallback if s != first)]
         return order

@@ -11,6 +11,7 @@ from sim.llm.errors import LLMError, LLMUnavailable
 from sim.llm.hardware import engine_overrides
 from sim.llm.models import resolve_model
 from sim.llm.types import ChatReply, ChatRequest
+from sim.processes import Watchdog, descendants
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -52,7 +53,10 @@ class VLLMBackend:
     def _start(self) -> None:
         from vllm import LLM
 
+        before = set(descendants(os.getpid()))
         self._llm = LLM(**self._engine_args)
+        # vLLM's engine core and workers: stopped by close(), or by the watchdog if we are killed first.
+        self._watchdog = Watchdog(sorted(set(descendants(os.getpid())) - before))
         self._tokenizer = self._llm.get_tokenizer()
 
     def generate(self, requests: list[ChatRequest]) -> list[ChatReply]:
@@ -150,6 +154,7 @@ class VLLMBackend:
         self._llm = None
         if engine_core is not None:
             engine_core.shutdown()
+        self._watchdog.stop()
 
 
 def _engine_died(err: BaseException) -> bool:

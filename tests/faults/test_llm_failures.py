@@ -162,3 +162,17 @@ def test_transient_faults_are_retried_and_change_nothing(tmp_path: Path, capsys:
         args = commons_args(tmp_path / "sound", 2)
         assert main(["run", *args, "--server", sound.url, "--out", str(tmp_path / "b"), "-q"]) == 0
     assert_same_tables(tmp_path / "a", tmp_path / "b")
+
+
+def test_a_run_removes_the_partial_folders_of_runs_killed_with_sigkill(tmp_path: Path) -> None:
+    """A SIGKILLed run cannot clean up after itself; the next run in the same folder does, sparing live ones."""
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    folder = tmp_path / "runs" / "commons_rules"
+    stale, live = folder / f".a-seed1.partial-{gone.pid}", folder / f".b-seed1.partial-{os.getpid()}"
+    stale.mkdir(parents=True)
+    live.mkdir()
+    rules = ROOT / "scenarios" / "commons_rules.yaml"
+    assert main(["run", str(rules), "--set", "steps=1", "--set", "output.plots=false", "--set",
+                 f"output.dir={tmp_path / 'runs'}", "-q"]) == 0
+    assert not stale.exists() and live.exists()

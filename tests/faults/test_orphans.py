@@ -121,3 +121,45 @@ def test_the_cli_serve_command_stops_its_tree_on_sigterm(tmp_path: Path) -> None
     finally:
         serve.kill()
         serve.wait()
+
+
+WATCHED = textwrap.dedent(
+    """
+    import subprocess, sys, time
+    from sim.processes import Watchdog, descendants
+    from tests.faults.fake_vllm import stubborn
+    # like vllm.LLM: a library starts an engine core (which starts a worker) inside our process
+    engine = subprocess.Popen(stubborn(f"import subprocess; subprocess.Popen({stubborn()!r}); "))
+    while not descendants(engine.pid):
+        time.sleep(0.05)
+    pids = [engine.pid, *descendants(engine.pid)]
+    watchdog = Watchdog(pids, grace_s=1.0)
+    if sys.argv[1] == "disarm":
+        watchdog.stop()
+    print(watchdog._process.pid, *pids, flush=True)
+    time.sleep(3600)
+    """
+)
+
+
+@pytest.mark.parametrize("disarm", [False, True])
+def test_a_watchdog_stops_what_a_library_started_when_we_are_killed(tmp_path: Path, disarm: bool) -> None:
+    """``kill -9`` of a process whose library started stubborn children: its watchdog stops them; a
+    watchdog that was stopped (the children were shut down properly) is gone and touches nothing."""
+    parent = subprocess.Popen([sys.executable, "-c", WATCHED, "disarm" if disarm else "arm"],
+                              stdout=subprocess.PIPE, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    watchdog, *pids = (int(p) for p in parent.stdout.readline().split())
+    try:
+        assert len(pids) == 2 and all(alive(p) for p in pids)
+        if disarm:
+            assert not alive(watchdog)
+        else:
+            parent.kill()
+            parent.wait()
+            assert wait_gone([watchdog, *pids]) == []
+    finally:
+        parent.kill()
+        parent.wait()
+        for pid in pids:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
