@@ -163,9 +163,12 @@ class SillyRules(Environment):
         punished = rng.random((len(members), rules)) < self.enforcement
         unpunished = (broken & ~punished)[:, : p.important_rules].sum(axis=1)
         for i, a in enumerate(members):
-            others = [b for b in members if b != a]
             for _ in range(int(unpunished[i])):
-                victim = others[int(rng.integers(len(others)))] if others else a
+                if len(members) > 1:  # the k-th of the others: the members less a, without building that list
+                    k = int(rng.integers(len(members) - 1))
+                    victim = members[k if k < i else k + 1]
+                else:
+                    victim = a
                 true[a] -= p.harm
                 specified[victim] -= p.harm
         step = self.model.steps
