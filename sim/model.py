@@ -14,12 +14,12 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import mesa
-from mesa.datacollection import DataCollector
 from pydantic import BaseModel, Field, create_model
 
 from agents.agent import SocietyAgent
 from agents.policy import POLICIES, Policy
 from sim.amendments import Amendment, Amendments
+from sim.collector import ColumnarCollector
 from sim.environments.base import ENVIRONMENTS
 from sim.institutions.base import INSTITUTIONS
 from sim.network import build_network
@@ -78,7 +78,7 @@ class SocietyModel(mesa.Model):
             component.configure()
         for component in self.components:
             component.setup()
-        self.datacollector = DataCollector(
+        self.datacollector = ColumnarCollector(
             model_reporters=self._model_reporters(), agent_reporters=self._agent_reporters()
         )
         self.amendments = Amendments(self, amendments)  # replayed ones; the dashboard applies more live
