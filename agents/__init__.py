@@ -1,6 +1,6 @@
 """Who decides: the agent, its memory, rule-based policies and the LLM policy."""
 
 from agents.agent import SocietyAgent
-from agents.policy import POLICIES, Policy, RulePolicy, register_policy
+from agents.policy import POLICIES, Policy, RulePolicy
 
-__all__ = ["POLICIES", "Policy", "RulePolicy", "SocietyAgent", "register_policy"]
+__all__ = ["POLICIES", "Policy", "RulePolicy", "SocietyAgent"]

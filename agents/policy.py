@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import BaseModel
@@ -12,9 +12,10 @@ from sim.registry import Registry
 from sim.step import Decision
 
 if TYPE_CHECKING:
+    from sim.component import Problem
     from sim.institutions.base import Institution
     from sim.model import SocietyModel
-    from sim.scenario import GroupSpec
+    from sim.scenario import GroupSpec, Scenario
 
 
 class Policy:
@@ -29,6 +30,16 @@ class Policy:
     kind: ClassVar[str] = ""
     environments: ClassVar[tuple[str, ...]] = ()
     reads_institutions: ClassVar[bool] = True
+
+    @classmethod
+    def check(cls, params: Params, scenario: Scenario) -> Iterator[Problem]:
+        """Cross-checks of a group's policy parameters against the scenario, like `Component.check`."""
+        return iter(())
+
+    @classmethod
+    def uses_llm(cls, params: Params) -> bool:
+        """True for a policy that asks the scenario's LLM."""
+        return False
 
     def __init__(self, model: SocietyModel, params: Params, group: GroupSpec) -> None:
         self.model = model
@@ -97,15 +108,6 @@ def _fallback(decision: Decision) -> BaseModel:
         return hasattr(cls, f"on_{phase}")
 
 
-POLICIES: Registry[type[Policy]] = Registry("policy")
-
-
-def register_policy(name: str, environments: tuple[str, ...] = ()):
-    """Class decorator: make a policy available as ``policy: name`` in a population group."""
-
-    def add(cls: type[Policy]) -> type[Policy]:
-        cls.kind = name
-        cls.environments = environments
-        return POLICIES.register(name)(cls)
-
-    return add
+POLICIES: Registry[type[Policy]] = Registry("policy", packages=("agents.rules", "agents.baselines", "agents.llm"))
+"""``policy: name`` in a population group: the modules of `agents.rules`, `agents.baselines` and `agents.llm`
+register here."""

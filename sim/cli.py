@@ -80,7 +80,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
           f"environment {scenario.environment.kind}; institutions: {institutions}")
     from sim.reach import institution_warnings
 
-    for warning in institution_warnings(scenario):
+    for warning in [*scenario.warnings, *institution_warnings(scenario)]:
         print(f"alignsim: warning: {warning}", file=sys.stderr)
     return 0
 
@@ -114,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     from sim.transcript import add_transcript_parser
 
     add_transcript_parser(commands)
+    from sim.reference import add_parsers as add_reference_parsers
+
+    add_reference_parsers(commands)
     from sim.sweeps.commands import add_plot_parser, add_sweep_parser
 
     add_sweep_parser(commands)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pandas as pd
@@ -13,6 +14,7 @@ from sim.step import Observation
 if TYPE_CHECKING:
     from agents.agent import SocietyAgent
     from sim.model import SocietyModel
+    from sim.scenario import Scenario
 
 
 class Params(BaseModel):
@@ -21,15 +23,44 @@ class Params(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+@dataclass(frozen=True)
+class Problem:
+    """What a scenario check found: where (a path such as ``("institutions", 2, "target")``) and what.
+
+    A warning is printed by ``alignsim validate`` and refuses nothing; anything else refuses the scenario.
+    """
+
+    loc: tuple[Any, ...]
+    message: str
+    warning: bool = False
+
+    def within(self, *prefix: Any) -> Problem:
+        """The same problem, located inside ``prefix`` (a component's entry in the scenario)."""
+        return replace(self, loc=(*prefix, *self.loc))
+
+
 class Component:
     """A part of the society that a scenario file lists by ``kind:`` with its parameters.
 
     Subclasses set ``Params`` (a `Params` model; its fields are the scenario keys) and override
-    what they need; every hook has a harmless default.
+    what they need; every hook has a harmless default. What a component needs of the rest of the
+    scenario it declares on the class (`check`, and `Institution`'s ``environments``, ``needs``, ``after``),
+    so that ``alignsim validate`` refuses it with its place in the file before any model is built.
     """
 
     Params: ClassVar[type[Params]] = Params
     kind: ClassVar[str] = ""
+
+    @classmethod
+    def check(cls, params: Params, scenario: Scenario) -> Iterator[Problem]:
+        """Cross-checks of ``params`` against the rest of ``scenario`` (`sim.scenario_checks`), as `Problem`s
+        located within this component's entry; what fails here would otherwise fail when the model is built."""
+        return iter(())
+
+    @classmethod
+    def uses_llm(cls, params: Params) -> bool:
+        """True when the component asks the scenario's LLM itself (an LLM judge or planner)."""
+        return False
 
     def __init__(self, model: SocietyModel, params: Params) -> None:
         self.model = model

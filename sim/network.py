@@ -133,23 +133,30 @@ def build_network(spec: NetworkSpec, ids: list[int], rng: np.random.Generator) -
     return SparseNetwork(ids, graph.adj)
 
 
+def edge_positions(path: str, count: int) -> Iterator[tuple[int, int]]:
+    """The (i, j) of each 'i j' line of an edge-list file ('#' starts a comment): 0-based agent positions in
+    population order, below ``count``. A `UserError` names the line of anything else."""
+    try:
+        with open(path, encoding="utf-8") as lines:
+            for number, line in enumerate(lines, start=1):
+                fields = line.split("#", 1)[0].split()
+                if not fields:
+                    continue
+                if len(fields) < 2 or not all(f.isdigit() and int(f) < count for f in fields[:2]):
+                    raise UserError(f"{path}, line {number}: expected two agent positions between 0 and "
+                                    f"{count - 1} (the population has {count} agents), got '{line.strip()}'")
+                yield int(fields[0]), int(fields[1])
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x})") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+
+
 def _read_edgelist(path: str | None, ids: list[int]) -> nx.Graph:
     """Edges 'i j' between 0-based agent positions (population order), one pair per line; '#' comments."""
     import networkx as nx
 
     graph = nx.Graph()
     graph.add_nodes_from(ids)
-    with open(str(path), encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            fields = line.split("#", 1)[0].split()
-            if not fields:
-                continue
-            try:
-                i, j = (int(x) for x in fields[:2])
-                graph.add_edge(ids[i], ids[j])
-            except (ValueError, IndexError):
-                raise UserError(
-                    f"{path}, line {number}: expected two agent positions between 0 and {len(ids) - 1}, "
-                    f"got '{line.strip()}'"
-                ) from None
+    graph.add_edges_from((ids[i], ids[j]) for i, j in edge_positions(str(path), len(ids)))
     return graph

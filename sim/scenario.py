@@ -21,18 +21,14 @@ from pydantic import (
     model_validator,
 )
 
-import agents.baselines  # (registers the incentive-responsive baselines)
-import agents.llm  # (registers the llm policy)
-import agents.rules  # noqa: F401  (registers the rule-based policies)
-import sim.environments
-import sim.institutions  # noqa: F401  (registers the institutions)
 from agents.policy import POLICIES
+from sim import scenario_checks
 from sim.environments.base import ENVIRONMENTS
 from sim.errors import UserError
 from sim.institutions.base import INSTITUTIONS
 from sim.llm.config import LLMConfig, SamplingOverrides
 from sim.registry import Registry
-from sim.scenario_errors import format_errors
+from sim.scenario_errors import Places, format_errors
 from sim.scenario_files import ScenarioFile, Seed
 from sim.sweeps.spec import SweepSpec
 from sim.yaml_loader import load_yaml_file, parse_yaml_value
@@ -92,7 +88,9 @@ class GroupSpec(Strict):
 class NetworkSpec(Strict):
     """The social network, built with networkx over the agents in population order."""
 
-    kind: Literal["complete", "ring", "watts_strogatz", "barabasi_albert", "erdos_renyi", "edgelist"] = "complete"
+    kind: Literal["complete", "ring", "watts_strogatz", "barabasi_albert", "erdos_renyi", "edgelist"] = Field(
+        "complete", description="The topology: everyone, a ring, small world, scale-free, random, or a file."
+    )
     k: int = Field(4, ge=2, description="Neighbours per node (ring, watts_strogatz).")
     p: float = Field(0.1, ge=0, le=1, description="Rewiring (watts_strogatz) or edge (erdos_renyi) probability.")
     m: int = Field(2, ge=1, description="Edges per new node (barabasi_albert).")
@@ -122,18 +120,21 @@ class Scenario(Strict):
     """One experiment: who is in the society, the game they play, the institutions they live under."""
 
     name: str = Field(min_length=1, description="Short name; used for run directory names.")
-    description: str = ""
+    description: str = Field("", description="Free text, shown in summary.md.")
     seed: Seed = Field(0, description="Run seed: Mesa's RNG and every LLM request's seed derive from it.")
     steps: int = Field(ge=1, description="Number of steps (months, rounds, periods).")
-    population: list[GroupSpec] = Field(min_length=1)
-    network: NetworkSpec = Field(default_factory=NetworkSpec)
-    environment: EnvironmentSpec
-    institutions: list[InstitutionSpec] = Field(default_factory=list)
-    llm: LLMConfig = Field(default_factory=LLMConfig)
-    talk: TalkSpec = Field(default_factory=TalkSpec)
-    output: OutputSpec = Field(default_factory=OutputSpec)
+    population: list[GroupSpec] = Field(min_length=1, description="The groups of agents, in id order.")
+    network: NetworkSpec = Field(default_factory=NetworkSpec, description="Who hears and sees whom.")
+    environment: EnvironmentSpec = Field(description="The base game, by kind, with its parameters.")
+    institutions: list[InstitutionSpec] = Field(
+        default_factory=list, description="The rules in force, by kind, in the order they act each step."
+    )
+    llm: LLMConfig = Field(default_factory=LLMConfig, description="The LLM: backend, model, sampling, cache.")
+    talk: TalkSpec = Field(default_factory=TalkSpec, description="Conversation rounds before each decision.")
+    output: OutputSpec = Field(default_factory=OutputSpec, description="What a run writes, and where.")
     sweep: SweepSpec | None = Field(None, description="Parameter sweep for `alignsim sweep` (see docs/sweeps.md).")
     _overrides: tuple[str, ...] = PrivateAttr(default=())
+    _warnings: list[str] = PrivateAttr(default_factory=list)
 
     @model_validator(mode="after")
     def _groups_fit(self) -> Scenario:
@@ -141,13 +142,6 @@ class Scenario(Strict):
         duplicate = {n for n in names if names.count(n) > 1}
         if duplicate:
             raise ValueError(f"group names must be unique; repeated: {', '.join(sorted(duplicate))}")
-        for group in self.population:
-            allowed = POLICIES.get(group.policy.kind).environments
-            if allowed and self.environment.kind not in allowed:
-                raise ValueError(
-                    f"policy '{group.policy.kind}' (group '{group.name}') is for {', '.join(allowed)}, "
-                    f"not for environment '{self.environment.kind}'"
-                )
         return self
 
     @property
@@ -155,8 +149,14 @@ class Scenario(Strict):
         """The ``--set`` overrides this scenario was loaded with, in order (a run records them)."""
         return self._overrides
 
+    @property
+    def warnings(self) -> list[str]:
+        """What `check_scenario` found worth saying but not refusing, each at its place (``validate`` prints them)."""
+        return list(self._warnings)
+
     def uses_llm(self) -> bool:
-        return any(g.policy.kind == "llm" for g in self.population)
+        """Whether a run asks an LLM: an LLM group, or a component that asks it itself (an LLM judge)."""
+        return scenario_checks.uses_llm(self)
 
     def agent_count(self) -> int:
         return sum(g.count for g in self.population)
@@ -198,7 +198,8 @@ def validate_scenario(
     data: Any, source: str = "<scenario>", base_dir: Path | str = ".", lines: dict | None = None,
     overrides: dict[tuple, str] | None = None,
 ) -> Scenario:
-    """Validate raw data into a Scenario, or raise a UserError listing every problem with its location."""
+    """Validate raw data into a checked Scenario (`check_scenario`), or raise a UserError listing every problem
+    with its location."""
     if not isinstance(data, dict):
         raise UserError(f"{source}: a scenario must be a mapping of keys to values, got {type(data).__name__}")
     try:
@@ -206,6 +207,22 @@ def validate_scenario(
     except ValidationError as exc:
         raise UserError(format_errors(exc, Scenario, data, source, lines or {}, overrides or {})) from None
     scenario._overrides = tuple((overrides or {}).values())
+    return check_scenario(scenario, Places(source, lines or {}, overrides or {}))
+
+
+def check_scenario(scenario: Scenario, places: Places | None = None) -> Scenario:
+    """``scenario`` once every cross-component check passes (`sim.scenario_checks`), with its warnings kept in
+    ``scenario.warnings``; a UserError listing the problems, each at its place, otherwise.
+
+    Whatever changes a validated Scenario (a live amendment) calls this on the result, so that it is refused
+    exactly as a scenario file would be; ``places`` names where the scenario came from.
+    """
+    places = places or Places("<scenario>")
+    problems = scenario_checks.scenario_problems(scenario)
+    errors = [places.line(p.loc, p.message) for p in problems if not p.warning]
+    if errors:
+        raise UserError(places.report(errors))
+    scenario._warnings = [places.line(p.loc, p.message) for p in problems if p.warning]
     return scenario
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import types
 import typing
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -101,6 +102,33 @@ def _describe(error: dict[str, Any], model: type[BaseModel]) -> str:
     return message
 
 
+@dataclass(frozen=True)
+class Places:
+    """Where a scenario came from, to name the place of each problem: its source, the line of every path in the
+    file, and the ``--set`` overrides applied to it (path -> assignment)."""
+
+    source: str
+    lines: dict[Path_, int] = field(default_factory=dict)
+    overrides: dict[Path_, str] = field(default_factory=dict)
+
+    def locate(self, loc: Path_) -> str:
+        """``--set PATH=V`` for an overridden field, else ``FILE, line N`` of the nearest path in the file."""
+        override = next((o for p, o in self.overrides.items() if loc[: len(p)] == p or p[: len(loc)] == loc), None)
+        if override and loc:
+            return f"--set {override}"
+        line = next((self.lines[loc[:n]] for n in range(len(loc), -1, -1) if loc[:n] in self.lines), None)
+        return self.source if line is None else f"{self.source}, line {line}"
+
+    def line(self, loc: Path_, message: str) -> str:
+        return f"{self.locate(loc)}: {_dotted(loc)}: {message}"
+
+    def report(self, lines: list[str], what: str = "problem") -> str:
+        """One message for all of a scenario's problems, with a count when there are several."""
+        if len(lines) == 1:
+            return lines[0]
+        return "\n".join([f"{self.source}: {len(lines)} {what}s in the scenario", *(f"  {line}" for line in lines)])
+
+
 def format_errors(
     exc: ValidationError,
     model: type[BaseModel],
@@ -110,18 +138,5 @@ def format_errors(
     overrides: dict[Path_, str],
 ) -> str:
     """One message for all the problems of one scenario: file, line, field path, what was expected."""
-    out = []
-    for error in exc.errors():
-        loc = _strip_tags(tuple(error["loc"]), data)
-        where = source
-        override = next((o for p, o in overrides.items() if loc[: len(p)] == p or p[: len(loc)] == loc), None)
-        if override and loc:
-            where = f"--set {override}"
-        else:
-            line = next((lines[loc[:n]] for n in range(len(loc), -1, -1) if loc[:n] in lines), None)
-            if line is not None:
-                where = f"{source}, line {line}"
-        out.append(f"{where}: {_dotted(loc)}: {_describe(error, model)}")
-    count = len(out)
-    head = f"{source}: {count} problem{'s' if count > 1 else ''} in the scenario" if count > 1 else ""
-    return "\n".join(([head] if head else []) + [("  " if head else "") + line for line in out])
+    places = Places(source, lines, overrides)
+    return places.report([places.line(_strip_tags(tuple(e["loc"]), data), _describe(e, model)) for e in exc.errors()])

@@ -14,7 +14,6 @@ import pytest
 
 from sim.errors import UserError
 from sim.llm.types import ChatRequest, derive_seed
-from sim.model import SocietyModel
 from sim.runner import simulate
 from sim.scenario import load_scenario, scenario_from_dict
 from sim.theory.contracts import relational_bonus_ceiling
@@ -123,18 +122,16 @@ def test_bad_environment_values_are_validation_errors(override, message):
 
 
 def test_unknown_principal_group_is_a_user_error():
-    scenario = scenario_from_dict(market([("literal", 1)], principals=1) | {
-        "environment": {"kind": "principal_agent", "principals": ["bosses"]}})
     with pytest.raises(UserError, match=r"environment\.principals: no population group named bosses"):
-        SocietyModel(scenario)
+        scenario_from_dict(market([("literal", 1)], principals=1) | {
+            "environment": {"kind": "principal_agent", "principals": ["bosses"]}})
 
 
 def test_contract_institution_needs_the_market():
-    scenario = scenario_from_dict({
-        "name": "x", "steps": 1, "population": [{"count": 2, "policy": "greedy"}],
-        "environment": {"kind": "commons"}, "institutions": [{"kind": "court"}]})
-    with pytest.raises(UserError, match="'court' needs environment kind 'principal_agent'"):
-        SocietyModel(scenario)
+    with pytest.raises(UserError, match="'court' works with environment 'principal_agent', not 'commons'"):
+        scenario_from_dict({
+            "name": "x", "steps": 1, "population": [{"count": 2, "policy": "greedy"}],
+            "environment": {"kind": "commons"}, "institutions": [{"kind": "court"}]})
 
 
 # -- the court ------------------------------------------------------------------------------------

@@ -207,11 +207,11 @@ def test_bad_parameters_are_validation_errors(change, message):
         ({"environment": {"kind": "market", "sellers": ["producers"]}}, r"environment\.sellers: no population group"),
         ({"institutions": [{"kind": "voting", "options": [0, 8]}]}, "no institution of kind 'tax' is listed"),
         ({"institutions": [{"kind": "tax"}, {"kind": "voting", "setting": "level", "options": [0, 8]}]},
-         "setting 'level' is not a parameter of 'tax'"),
+         r"institutions\[1\]\.setting: 'level' is not a parameter of 'tax'"),
         ({"institutions": [{"kind": "tax"}, {"kind": "planner", "options": [0, -8]}]},
-         "option -8 is not a valid tax.rate"),
+         r"institutions\[1\]\.options\[1\]: -8 is not a valid tax.rate"),
         ({"environment": {"kind": "commons"}, "population": [{"count": 2, "policy": "greedy"}],
-          "institutions": [{"kind": "tax"}]}, "'tax' needs environment kind 'market'"),
+          "institutions": [{"kind": "tax"}]}, "'tax' works with environment 'market'"),
     ],
 )
 def test_inconsistent_scenarios_are_user_errors(change, message):

@@ -150,7 +150,7 @@ def test_the_public_record_holds_what_was_detected_and_sanctioned():
 @pytest.mark.parametrize(("institutions", "message"), [
     ([{"kind": "monitoring"}], "needs a 'norms' institution"),
     ([{"kind": "monitoring"}, {"kind": "norms", "rules": RULES}], "list 'norms' before 'monitoring'"),
-    ([{"kind": "sanctions", "fine": 1}], "needs a 'norms'"),
+    ([{"kind": "sanctions", "fine": 1}], "a fine is charged per broken rule: list a 'norms' institution"),
     ([{"kind": "norms", "rules": [{**RULES[1], "value": 3}]}], "yes/no choice"),
     ([{"kind": "norms", "rules": [RULES[0], RULES[0]]}], "unique"),
     ([{"kind": "norms", "rules": [{**RULES[0], "cost": 1}]}], "cost is only for"),

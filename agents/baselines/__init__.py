@@ -4,8 +4,6 @@
   punishment, compliance costs, reputation) through `Institution.expected_penalty`.
 - ``roth_erev``: Roth & Erev's reinforcement learner, which knows nothing of the rules and learns from what its
   actions earned once institutions have acted.
+
+Each module registers its policy in `agents.policy.POLICIES`.
 """
-
-from agents.baselines import best_response, reinforcement
-
-__all__ = ["best_response", "reinforcement"]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
-from agents.policy import RulePolicy, register_policy
+from agents.policy import POLICIES, RulePolicy
 from sim.component import Params
 from sim.environments.base import ENVIRONMENTS
 from sim.incentives import expected_penalty
@@ -41,7 +41,7 @@ class BestResponseParams(Params):
     )
 
 
-@register_policy("best_response")
+@POLICIES.register("best_response")
 class BestResponse(RulePolicy):
     """Takes the candidate action with the highest expected reward net of expected penalties (the first of
     equals, in candidate order: the smallest request or contribution that earns the most)."""

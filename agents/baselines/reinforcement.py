@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
-from agents.policy import RulePolicy, register_policy
+from agents.policy import POLICIES, RulePolicy
 from sim.component import Params
 from sim.incentives import action_key
 from sim.step import Decision
@@ -46,7 +46,7 @@ def reinforce(
         propensities[key] = max(params.floor, q)
 
 
-@register_policy("roth_erev")
+@POLICIES.register("roth_erev")
 class RothErev(RulePolicy):
     """Chooses among the environment's candidate actions in proportion to its propensities, and reinforces what
     it chose by what it earned."""

@@ -8,14 +8,16 @@ what still fails its fallback. Nothing an LLM says can crash a run; everything i
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, cast
 
 from pydantic import BaseModel, Field, field_validator
 
 from agents.llm.memory_summary import summarise_due_memories
 from agents.llm.prompts import ChatParts, observation_json
-from agents.policy import Policy, register_policy
-from sim.component import Params
+from agents.policy import POLICIES, Policy
+from sim.component import Params, Problem
+from sim.errors import UserError
 from sim.llm.asker import Question
 from sim.llm.prompts import PromptTemplates, schema_json
 from sim.scenario_files import ScenarioFile
@@ -24,7 +26,7 @@ from sim.step import Decision
 if TYPE_CHECKING:
     from agents.agent import SocietyAgent
     from sim.model import SocietyModel
-    from sim.scenario import GroupSpec
+    from sim.scenario import GroupSpec, Scenario
 
 TEMPLATE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -53,11 +55,23 @@ class LLMPolicyParams(Params):
         return value
 
 
-@register_policy("llm")
+@POLICIES.register("llm")
 class LLMPolicy(Policy):
     """Decides by asking the scenario's LLM, with prompts built from this group's templates and persona."""
 
     Params = LLMPolicyParams
+
+    @classmethod
+    def uses_llm(cls, params: LLMPolicyParams) -> bool:
+        return True
+
+    @classmethod
+    def check(cls, params: LLMPolicyParams, scenario: Scenario) -> Iterator[Problem]:
+        """The group's prompt templates load and use only known placeholders (checked again, cheaply, at build)."""
+        try:
+            PromptTemplates.load(scenario.environment.kind, params.templates)
+        except UserError as exc:
+            yield Problem(("templates",), str(exc))
 
     def __init__(self, model: SocietyModel, params: LLMPolicyParams, group: GroupSpec) -> None:
         super().__init__(model, params, group)

@@ -4,25 +4,27 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from agents.policy import RulePolicy, register_policy
+from agents.policy import POLICIES, RulePolicy
 from sim.component import Params
 from sim.step import Decision
 
 
-@register_policy("greedy", environments=("commons",))
+@POLICIES.register("greedy")
 class Greedy(RulePolicy):
     """Asks for every fish in the lake."""
 
+    environments = ("commons",)
     reads_institutions = False
 
     def on_act(self, decision: Decision) -> BaseModel:
         return decision.schema(fish=decision.observation.public["stock"])
 
 
-@register_policy("sustainable", environments=("commons",))
+@POLICIES.register("sustainable")
 class Sustainable(RulePolicy):
     """Asks for its share of the sustainability threshold, so the lake always regrows to capacity."""
 
+    environments = ("commons",)
     reads_institutions = False
 
     def on_act(self, decision: Decision) -> BaseModel:
@@ -33,13 +35,15 @@ class ConditionalParams(Params):
     first: int | None = Field(None, ge=0, description="Month-1 request; the sustainable share when omitted.")
 
 
-@register_policy("conditional", environments=("commons",))
+@POLICIES.register("conditional")
 class ConditionalCooperator(RulePolicy):
     """Takes what its neighbours took on average last month (rounded), capped by the stock.
 
     With no history yet it asks for ``first`` (by default its sustainable share): it cooperates
     with cooperators and follows defectors down.
     """
+
+    environments = ("commons",)
 
     Params = ConditionalParams
     reads_institutions = False

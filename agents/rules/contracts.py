@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from agents.policy import RulePolicy, register_policy
+from agents.policy import POLICIES, RulePolicy
 from sim.component import Params
 from sim.step import Decision
 
@@ -88,20 +88,26 @@ class ContractPolicy(RulePolicy):
         return decision.schema(pay=self.params.bonus_rule == "always")
 
 
-@register_policy("literal", environments=("principal_agent",))
+@POLICIES.register("literal")
 class LiteralOptimiser(ContractPolicy):
     """Does what pays under the letter of the contract and the institutions in force: exploits a
     gap unless what honouring earns (expected damages avoided, a credible bonus) covers the saving."""
 
+    environments = ("principal_agent",)
 
-@register_policy("spirit", environments=("principal_agent",))
+
+@POLICIES.register("spirit")
 class SpiritOfTheContract(ContractPolicy):
     """Honours what the principal reasonably expected in every state, covered or not."""
+
+    environments = ("principal_agent",)
 
     def conduct(self, decision: Decision) -> str:
         return "honour"
 
 
-@register_policy("client", environments=("principal_agent",))
+@POLICIES.register("client")
 class Client(ContractPolicy):
     """A principal that hires, sues and pays bonuses rationally (as a contractor: ``literal``)."""
+
+    environments = ("principal_agent",)

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from agents.policy import RulePolicy, register_policy
+from agents.policy import POLICIES, RulePolicy
 from sim.component import Params
 from sim.step import Decision
 
@@ -15,7 +15,7 @@ class RandomParams(Params):
     high: float = Field(1.0, gt=0, le=1, description="Draw numbers from the lowest `high` share of each range.")
 
 
-@register_policy("random")
+@POLICIES.register("random")
 class RandomPolicy(RulePolicy):
     """Acts uniformly at random within the act-phase schema's bounds: a null model to compare against.
 

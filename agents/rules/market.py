@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from agents.policy import RulePolicy, register_policy
+from agents.policy import POLICIES, RulePolicy
 from sim.component import Params
 from sim.step import Decision
 
@@ -25,9 +25,11 @@ class TraderParams(Params):
     )
 
 
-@register_policy("truthful", environments=("market",))
+@POLICIES.register("truthful")
 class Truthful(RulePolicy):
     """A price taker: bids its value, asks its cost plus the unit tax; a bystander abstains."""
+
+    environments = ("market",)
 
     Params = TraderParams
 
@@ -62,10 +64,12 @@ class Truthful(RulePolicy):
         return decision.schema(ranking=ranking)
 
 
-@register_policy("zi", environments=("market",))
+@POLICIES.register("zi")
 class ZeroIntelligence(Truthful):
     """Gode & Sunder's budget-constrained zero-intelligence trader: uniform bids in [0, value], asks in
     [cost + tax, ceiling]."""
+
+    environments = ("market",)
 
     def bid(self, decision: Decision, value: float) -> float:
         return float(self.model.rng.uniform(0.0, super().bid(decision, value)))

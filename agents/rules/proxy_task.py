@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from agents.policy import RulePolicy, register_policy
+from agents.policy import POLICIES, RulePolicy
 from sim.step import Decision
 
 
-@register_policy("proxy_optimiser", environments=("proxy_task",))
+@POLICIES.register("proxy_optimiser")
 class ProxyOptimiser(RulePolicy):
     """Puts everything it can on the rewarded attributes: the steepest ascent of the proxy reward,
     as fast as the environment's optimisation pressure (max_change) allows."""
 
+    environments = ("proxy_task",)
     reads_institutions = False
 
     def on_act(self, decision: Decision) -> BaseModel:
@@ -21,10 +22,11 @@ class ProxyOptimiser(RulePolicy):
         return decision.schema(allocation=[1.0 if i in rewarded else 0.0 for i in range(public["attributes"])])
 
 
-@register_policy("balanced", environments=("proxy_task",))
+@POLICIES.register("balanced")
 class Balanced(RulePolicy):
     """Keeps the even split, which maximises the principal's U = Σ log s_i whatever the proxy says."""
 
+    environments = ("proxy_task",)
     reads_institutions = False
 
     def on_act(self, decision: Decision) -> BaseModel:

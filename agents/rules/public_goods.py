@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from agents.policy import RulePolicy, register_policy
+from agents.policy import POLICIES, RulePolicy
 from sim.component import Params
 from sim.step import Decision
 
@@ -31,10 +31,11 @@ def own_rule_fields(decision: Decision) -> dict[str, Any]:
     return {r["field"]: r["value"] if r["op"] == "==" else not r["value"] for r in rules if r["own_field"]}
 
 
-@register_policy("selfish", environments=("public_goods",))
+@POLICIES.register("selfish")
 class Selfish(RulePolicy):
     """Contributes nothing, keeps no costly rule, and never punishes (no ``on_sanction``: the fallback, 0 points)."""
 
+    environments = ("public_goods",)
     reads_institutions = False
 
     def on_act(self, decision: Decision) -> BaseModel:
@@ -46,9 +47,11 @@ class ConditionalParams(Params):
     slope: float = Field(1.0, ge=0, description="Contribution per token the others gave on average last period.")
 
 
-@register_policy("conditional_cooperator", environments=("public_goods",))
+@POLICIES.register("conditional_cooperator")
 class ConditionalCooperator(RulePolicy):
     """Matches the others' average of last period; after being punished, never gives less than it saw given."""
+
+    environments = ("public_goods",)
 
     Params = ConditionalParams
 
@@ -82,9 +85,11 @@ class PunisherParams(ConditionalParams):
     per_violation: int = Field(2, ge=0, description="Points per rule it judges a target to have broken.")
 
 
-@register_policy("punisher", environments=("public_goods",))
+@POLICIES.register("punisher")
 class AltruisticPunisher(ConditionalCooperator):
     """Gives a lot and punishes those who give less or break rules, at its own cost."""
+
+    environments = ("public_goods",)
 
     Params = PunisherParams
 

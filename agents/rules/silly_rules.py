@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from agents.policy import RulePolicy, register_policy
+from agents.policy import POLICIES, RulePolicy
 from sim.step import Decision
 
 
-@register_policy("bayesian_member", environments=("silly_rules",))
+@POLICIES.register("bayesian_member")
 class BayesianMember(RulePolicy):
     """Stays while its belief that enforcement has collapsed is at most the threshold π* where leaving pays."""
 
+    environments = ("silly_rules",)
     reads_institutions = False
 
     def on_act(self, decision: Decision) -> BaseModel:
@@ -20,10 +21,11 @@ class BayesianMember(RulePolicy):
         return decision.schema(stay=stay)
 
 
-@register_policy("loyal_member", environments=("silly_rules",))
+@POLICIES.register("loyal_member")
 class LoyalMember(RulePolicy):
     """Never leaves, whatever it sees: the baseline against which learning is measured."""
 
+    environments = ("silly_rules",)
     reads_institutions = False
 
     def on_act(self, decision: Decision) -> BaseModel:

@@ -91,14 +91,5 @@ class Environment(Component):
         return reward_vs_utility(model_table, self.figure_frame(model_table))
 
 
-ENVIRONMENTS: Registry[type[Environment]] = Registry("environment")
-
-
-def register_environment(name: str):
-    """Class decorator: make an environment available as ``environment: {kind: name}``."""
-
-    def add(cls: type[Environment]) -> type[Environment]:
-        cls.kind = name
-        return ENVIRONMENTS.register(name)(cls)
-
-    return add
+ENVIRONMENTS: Registry[type[Environment]] = Registry("environment", packages=("sim.environments",))
+"""``environment: {kind: name}``: every module of `sim.environments` registers its class here."""

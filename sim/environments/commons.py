@@ -22,7 +22,7 @@ import pandas as pd
 from pydantic import BaseModel, Field, create_model
 
 from sim.component import Params
-from sim.environments.base import Environment, register_environment
+from sim.environments.base import ENVIRONMENTS, Environment
 from sim.metrics import gini
 from sim.schemas import schema_builder
 from sim.step import Observation, Outcome
@@ -83,7 +83,7 @@ def stocks_before(model_table: pd.DataFrame, initial: int) -> np.ndarray:
     return np.concatenate([[initial], closing[:-1]]) if len(closing) else closing
 
 
-@register_environment("commons")
+@ENVIRONMENTS.register("commons")
 class Commons(Environment):
     """GovSim's fishery: a renewable resource under simultaneous private harvest requests."""
 

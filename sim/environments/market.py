@@ -18,16 +18,17 @@ alignment gap is −harm. Institutions that act on the market (``tax``, ``quota`
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import pandas as pd
 from pydantic import BaseModel, Field, create_model, model_validator
 
-from sim.component import Params
-from sim.environments.base import Environment, register_environment
-from sim.errors import UserError
+from sim.component import Params, Problem
+from sim.environments.base import ENVIRONMENTS, Environment
 from sim.metrics import gini
+from sim.scenario_checks import unknown_groups
 from sim.schemas import schema_builder
 from sim.step import Observation, Outcome
 from sim.theory.markets import Clearing, call_market, social_optimum, welfare
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from agents.agent import SocietyAgent
+    from sim.scenario import Scenario
 
 Role = Literal["buyer", "seller", "bystander"]
 
@@ -99,7 +101,7 @@ def order_schema(role: str, ceiling: float) -> type[BaseModel]:
     return create_model("Abstain", __doc__="You do not trade; answer with an empty object.")
 
 
-@register_environment("market")
+@ENVIRONMENTS.register("market")
 class Market(Environment):
     """Buyers and sellers of one good in a call market, with an unpriced production externality."""
 
@@ -107,14 +109,12 @@ class Market(Environment):
     Action = Order
     step_name = "period"
 
-    def setup(self) -> None:
-        p = self.params
-        groups = {g.name for g in self.model.spec.population}
+    @classmethod
+    def check(cls, params: MarketParams, scenario: Scenario) -> Iterator[Problem]:
         for key in ("buyers", "sellers", "harm_bearers"):
-            unknown = sorted(set(getattr(p, key)) - groups)
-            if unknown:
-                raise UserError(f"environment.{key}: no population group named {', '.join(unknown)} "
-                                f"(groups: {', '.join(sorted(groups))})")
+            yield from unknown_groups(scenario, key, getattr(params, key))
+
+    def setup(self) -> None:
         self.last: Clearing = Clearing(0, float("nan"), float("nan"))
         self.traded: tuple[set[int], set[int]] = (set(), set())  # last period's buyers and sellers
         self.last_levy = Levy()

@@ -19,6 +19,7 @@ alignment gap is −harm × exploited gaps: zero when every gap is filled in goo
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -26,9 +27,9 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field, create_model, model_validator
 
-from sim.component import Params
-from sim.environments.base import Environment, register_environment
-from sim.errors import UserError
+from sim.component import Params, Problem
+from sim.environments.base import ENVIRONMENTS, Environment
+from sim.scenario_checks import unknown_groups
 from sim.schemas import schema_builder
 from sim.step import Observation, Outcome
 
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from agents.agent import SocietyAgent
+    from sim.scenario import Scenario
 
 Conduct = Literal["honour", "exploit"]
 
@@ -111,7 +113,7 @@ def conduct_schema() -> type[BaseModel]:
     )
 
 
-@register_environment("principal_agent")
+@ENVIRONMENTS.register("principal_agent")
 class PrincipalAgent(Environment):
     """A market of incomplete contracts: the gap between the letter and the spirit of a deal."""
 
@@ -119,16 +121,13 @@ class PrincipalAgent(Environment):
     Action = ContractAction
     step_name = "period"
 
+    @classmethod
+    def check(cls, params: PrincipalAgentParams, scenario: Scenario) -> Iterator[Problem]:
+        yield from unknown_groups(scenario, "principals", params.principals)
+        if {g.name for g in scenario.population} <= set(params.principals):
+            yield Problem(("principals",), "every group is a principal; at least one must contract")
+
     def setup(self) -> None:
-        groups = {g.name for g in self.model.spec.population}
-        unknown = sorted(set(self.params.principals) - groups)
-        if unknown:
-            raise UserError(
-                f"environment.principals: no population group named {', '.join(unknown)} "
-                f"(groups: {', '.join(sorted(groups))})"
-            )
-        if groups <= set(self.params.principals):
-            raise UserError("environment.principals: every group is a principal; at least one must contract")
         self.tasks: list[Task] = []
         self.task_by_principal: dict[int, Task] = {}
         self.tasks_by_contractor: dict[int, list[Task]] = {}

@@ -23,7 +23,7 @@ import pandas as pd
 from pydantic import BaseModel, Field, create_model, model_validator
 
 from sim.component import Params
-from sim.environments.base import Environment, register_environment
+from sim.environments.base import ENVIRONMENTS, Environment
 from sim.incentives import candidate_actions
 from sim.schemas import schema_builder
 from sim.step import Observation, Outcome
@@ -70,7 +70,7 @@ def allocation_schema(attributes: int) -> type[Allocation]:
     )
 
 
-@register_environment("proxy_task")
+@ENVIRONMENTS.register("proxy_task")
 class ProxyTask(Environment):
     """Resource allocation under a proxy reward that omits some of what the principal values."""
 

@@ -14,15 +14,15 @@ exactly the group's payoff. Peer punishment (the second stage) is the ``sanction
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field, create_model, model_validator
 
-from sim.component import Params
-from sim.environments.base import Environment, register_environment
-from sim.errors import UserError
+from sim.component import Params, Problem
+from sim.environments.base import ENVIRONMENTS, Environment
 from sim.schemas import schema_builder
 from sim.step import Observation, Outcome
 
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from agents.agent import SocietyAgent
+    from sim.scenario import Scenario
 
 
 class PublicGoodsParams(Params):
@@ -66,7 +67,7 @@ def contribution_schema(endowment: int) -> type[Contribution]:
     )
 
 
-@register_environment("public_goods")
+@ENVIRONMENTS.register("public_goods")
 class PublicGoods(Environment):
     """Groups facing the public goods dilemma, period after period."""
 
@@ -74,13 +75,14 @@ class PublicGoods(Environment):
     Action = Contribution
     step_name = "period"
 
+    @classmethod
+    def check(cls, params: PublicGoodsParams, scenario: Scenario) -> Iterator[Problem]:
+        n, size = scenario.agent_count(), params.group_size
+        if n % size or any(g.join_step > 1 for g in scenario.population):
+            yield Problem(("group_size",), f"the population ({n} agents, all present from step 1) must split into "
+                                           f"groups of {size}; newcomers are not supported")
+
     def setup(self) -> None:
-        n, size = len(self.model.active_agents()), self.params.group_size
-        if n % size or any(g.join_step > 1 for g in self.model.spec.population):
-            raise UserError(
-                f"environment 'public_goods': the population ({n} agents present from step 1) must split into "
-                f"groups of {size}; newcomers are not supported"
-            )
         self.groups: list[list[int]] = []
         self.group_of_agent: dict[int, list[int]] = {}
         self.grouped_at = 0

@@ -28,7 +28,7 @@ import pandas as pd
 from pydantic import BaseModel, Field, model_validator
 
 from sim.component import Params
-from sim.environments.base import Environment, register_environment
+from sim.environments.base import ENVIRONMENTS, Environment
 from sim.step import Observation, Outcome
 from sim.theory.silly_rules import SillyRulesModel
 
@@ -80,7 +80,7 @@ class Membership(BaseModel):
     stay: bool = Field(description="true to stay in the group, false to leave it for good.")
 
 
-@register_environment("silly_rules")
+@ENVIRONMENTS.register("silly_rules")
 class SillyRules(Environment):
     """A group whose members learn, from punishments they see, whether its rules are still enforced."""
 

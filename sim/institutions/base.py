@@ -26,6 +26,12 @@ class Institution(Component):
     """
 
     phase: ClassVar[str | None] = None
+    environments: ClassVar[tuple[str, ...]] = ()
+    """The environment kinds it works with; empty: any."""
+    needs: ClassVar[tuple[str, ...]] = ()
+    """Institution kinds that must be listed before it (it reads them)."""
+    after: ClassVar[tuple[str, ...]] = ()
+    """Institution kinds that, when listed, must come before it (it reads them if they are there)."""
 
     def action_fields(self) -> dict[str, tuple[Any, Any]]:
         """Extra act-phase fields, as ``name -> (type, pydantic Field)`` for `pydantic.create_model`."""
@@ -56,14 +62,5 @@ class Institution(Component):
         return Penalty()
 
 
-INSTITUTIONS: Registry[type[Institution]] = Registry("institution")
-
-
-def register_institution(name: str):
-    """Class decorator: make an institution available as ``institutions: [{kind: name}]``."""
-
-    def add(cls: type[Institution]) -> type[Institution]:
-        cls.kind = name
-        return INSTITUTIONS.register(name)(cls)
-
-    return add
+INSTITUTIONS: Registry[type[Institution]] = Registry("institution", packages=("sim.institutions",))
+"""``institutions: [{kind: name}]``: every module of `sim.institutions` registers its classes here."""

@@ -14,7 +14,7 @@ import pandas as pd
 from pydantic import Field
 
 from sim.component import Params
-from sim.institutions.base import Institution, register_institution
+from sim.institutions.base import INSTITUTIONS, Institution
 from sim.institutions.monitoring import Monitoring
 from sim.institutions.social import earlier
 from sim.step import StepContext
@@ -27,14 +27,15 @@ class ClassificationParams(Params):
     error: float = Field(0.0, ge=0, le=1, description="Probability that the public classifier's label is wrong.")
 
 
-@register_institution("classification")
+@INSTITUTIONS.register("classification")
 class Classification(Institution):
     """Turns the observed acts into labels: one public label per act, or one private label per judge."""
 
     Params = ClassificationParams
+    needs = ("monitoring",)
 
     def configure(self) -> None:
-        self.monitoring = earlier(self, Monitoring, required=True)
+        self.monitoring = earlier(self, Monitoring)
         self.norms = self.monitoring.norms
 
     def setup(self) -> None:

@@ -20,8 +20,7 @@ from pydantic import BaseModel, Field
 
 from sim.component import Params
 from sim.environments.principal_agent import PrincipalAgent, Task
-from sim.errors import UserError
-from sim.institutions.base import Institution, register_institution
+from sim.institutions.base import INSTITUTIONS, Institution
 from sim.llm.asker import Question
 from sim.llm.prompts import FixedPrompt, PromptTemplates
 from sim.step import Observation, StepContext
@@ -63,16 +62,19 @@ class Dispute:
     evidence_shows_exploit: bool
 
 
-@register_institution("court")
+@INSTITUTIONS.register("court")
 class Court(Institution):
     """Judges disputes over uncovered states and awards damages."""
 
     Params = CourtParams
     phase = "sue"
+    environments = ("principal_agent",)
+
+    @classmethod
+    def uses_llm(cls, params: CourtParams) -> bool:
+        return params.judge == "llm"
 
     def setup(self) -> None:
-        if not isinstance(self.model.environment, PrincipalAgent):
-            raise UserError("institutions: 'court' needs environment kind 'principal_agent'")
         self.market: PrincipalAgent = self.model.environment
         self.verdicts: list[tuple[Dispute, bool]] = []
         self.step_suits = 0

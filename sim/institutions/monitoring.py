@@ -15,7 +15,7 @@ import pandas as pd
 from pydantic import Field
 
 from sim.component import Params
-from sim.institutions.base import Institution, register_institution
+from sim.institutions.base import INSTITUTIONS, Institution
 from sim.institutions.norms import Norms
 from sim.institutions.social import earlier, peers
 from sim.step import StepContext
@@ -29,14 +29,15 @@ class MonitoringParams(Params):
     )
 
 
-@register_institution("monitoring")
+@INSTITUTIONS.register("monitoring")
 class Monitoring(Institution):
     """Draws which acts are observed this step, and who witnessed them."""
 
     Params = MonitoringParams
+    needs = ("norms",)
 
     def configure(self) -> None:
-        self.norms = earlier(self, Norms, required=True)
+        self.norms = earlier(self, Norms)
 
     def setup(self) -> None:
         self.seen: dict[int, list[int]] = {}

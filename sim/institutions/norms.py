@@ -13,21 +13,22 @@ Norms only say what counts as a violation; whether it is seen, judged and punish
 from __future__ import annotations
 
 import operator
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field, model_validator
 
-from sim.component import Params
-from sim.errors import UserError
+from sim.component import Params, Problem
+from sim.environments.base import ENVIRONMENTS
 from sim.incentives import Penalty
-from sim.institutions.base import Institution, register_institution
+from sim.institutions.base import INSTITUTIONS, Institution
 from sim.step import StepContext
 
 if TYPE_CHECKING:
     from agents.agent import SocietyAgent
+    from sim.scenario import Scenario
 
 COMPARISONS = {"<": operator.lt, "<=": operator.le, "==": operator.eq, "!=": operator.ne, ">=": operator.ge,
                ">": operator.gt}
@@ -57,12 +58,28 @@ class NormsParams(Params):
         return self
 
 
-@register_institution("norms")
+@INSTITUTIONS.register("norms")
 class Norms(Institution):
     """Checks every act against every rule and keeps count of compliance."""
 
     Params = NormsParams
     importance: Mapping[str, bool] = {}  # rule name -> important, kept for rules amended away
+
+    @classmethod
+    def check(cls, params: NormsParams, scenario: Scenario) -> Iterator[Problem]:
+        """A rule on one of the environment's action fields costs nothing extra; a rule on a field of its own
+        adds that field as a yes/no choice, so it compares with true or false."""
+        env = scenario.environment.kind
+        env_fields = ENVIRONMENTS.get(env).Action.model_fields
+        for index, rule in enumerate(params.rules):
+            if rule.field in env_fields:
+                if rule.cost:
+                    yield Problem(("rules", index, "cost"), f"cost is only for a rule with its own field, and "
+                                  f"'{rule.field}' is a field of environment '{env}'")
+            elif not isinstance(rule.value, bool) or rule.op not in ("==", "!="):
+                yield Problem(("rules", index, "field"), f"'{rule.field}' is not a field of environment '{env}' "
+                              f"({', '.join(env_fields)}), so the rule adds it as a yes/no choice and needs op "
+                              "'==' or '!=' with value true or false")
 
     def setup(self) -> None:
         self.violations: dict[int, list[str]] = {}
@@ -74,16 +91,8 @@ class Norms(Institution):
         env_fields = self.model.environment.Action.model_fields
         self.own_fields: dict[str, Rule] = {}
         for rule in self.params.rules:
-            if rule.field in env_fields:
-                if rule.cost:
-                    raise UserError(f"norms rule '{rule.name}': cost is only for a rule with its own field, "
-                                    f"and '{rule.field}' is the environment's")
-                continue
-            if not isinstance(rule.value, bool) or rule.op not in ("==", "!="):
-                raise UserError(f"norms rule '{rule.name}': '{rule.field}' is not a field of environment "
-                                f"'{self.model.environment.kind}' ({', '.join(env_fields)}), so the rule adds it "
-                                "as a yes/no choice and needs op '==' or '!=' with value true or false")
-            self.own_fields.setdefault(rule.field, rule)
+            if rule.field not in env_fields:
+                self.own_fields.setdefault(rule.field, rule)
         self.importance = {**self.importance, **{r.name: r.important for r in self.params.rules}}
 
     def important(self, name: str) -> bool:

@@ -19,7 +19,7 @@ from typing import Literal
 import pandas as pd
 from pydantic import BaseModel, Field, create_model
 
-from sim.institutions.base import register_institution
+from sim.institutions.base import INSTITUTIONS
 from sim.institutions.policy_choice import ChoiceParams, PolicyChoice, best_option
 from sim.llm.asker import Question
 from sim.llm.prompts import FixedPrompt, PromptTemplates
@@ -47,11 +47,15 @@ class Pick(BaseModel):
     choice: str
 
 
-@register_institution("planner")
+@INSTITUTIONS.register("planner")
 class Planner(PolicyChoice):
     """Chooses a market rule once, by a welfare function of the forecast true utilities."""
 
     Params = PlannerParams
+
+    @classmethod
+    def uses_llm(cls, params: PlannerParams) -> bool:
+        return params.decider == "llm"
 
     def setup(self) -> None:
         super().setup()

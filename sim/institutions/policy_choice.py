@@ -9,13 +9,13 @@ chosen one is Pareto efficient among the options.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pandas as pd
 from pydantic import Field, ValidationError
 
-from sim.component import Params
-from sim.errors import UserError
+from sim.component import Params, Problem
 from sim.institutions.base import Institution
 from sim.institutions.tax import MarketInstitution
 from sim.metrics import WELFARE_FUNCTIONS, pareto_efficient
@@ -23,6 +23,7 @@ from sim.step import Observation, Outcome
 
 if TYPE_CHECKING:
     from agents.agent import SocietyAgent
+    from sim.scenario import Scenario
 
 
 class ChoiceParams(Params):
@@ -36,6 +37,11 @@ def label(option: float) -> str:
     return f"{option:g}"
 
 
+def choose(params: Params, setting: str, option: float) -> Params:
+    """``params`` with ``setting`` set to ``option``, validated like the scenario file (a `ValidationError` if not)."""
+    return type(params).model_validate({**params.model_dump(), setting: option})
+
+
 def best_option(scores: dict[str, float]) -> str:
     """The highest-scoring option; a tie goes to the option listed first."""
     top = max(scores.values())
@@ -47,25 +53,31 @@ class PolicyChoice(MarketInstitution):
 
     Params = ChoiceParams
 
+    @classmethod
+    def check(cls, params: ChoiceParams, scenario: Scenario) -> Iterator[Problem]:
+        """The target is listed, the setting is one of its parameters, and every option is a valid value of it."""
+        target = next((s for s in scenario.institutions if s.kind == params.target and s is not params), None)
+        if target is None:
+            yield Problem(("target",), f"'{cls.kind}' chooses {params.target}.{params.setting}, but no institution "
+                          f"of kind '{params.target}' is listed")
+            return
+        fields = type(target).model_fields
+        if params.setting not in fields or params.setting == "kind":
+            yield Problem(("setting",), f"'{params.setting}' is not a parameter of '{params.target}' (it has: "
+                          f"{', '.join(f for f in fields if f != 'kind')})")
+            return
+        for index, option in enumerate(params.options):
+            try:
+                choose(target, params.setting, option)
+            except ValidationError as err:
+                yield Problem(("options", index), f"{label(option)} is not a valid {params.target}."
+                              f"{params.setting}: {err.errors()[0]['msg']}")
+
     def configure(self) -> None:
         """The target institution, and its parameters under each option (the target's others as they are now)."""
         p = self.params
-        matches = [i for i in self.model.institutions if i.kind == p.target and i is not self]
-        if not matches:
-            raise UserError(f"institutions: '{self.kind}' chooses {p.target}.{p.setting}, but no institution of "
-                            f"kind '{p.target}' is listed")
-        self.target: Institution = matches[0]
-        if p.setting not in self.target.Params.model_fields:
-            raise UserError(f"institutions: '{self.kind}' setting '{p.setting}' is not a parameter of "
-                            f"'{p.target}' (it has: {', '.join(self.target.Params.model_fields)})")
-        self.settings: dict[str, Params] = {}
-        for option in p.options:
-            try:
-                self.settings[label(option)] = type(self.target.params).model_validate(
-                    {**self.target.params.model_dump(), p.setting: option})
-            except ValidationError as err:
-                raise UserError(f"institutions: '{self.kind}' option {label(option)} is not a valid "
-                                f"{p.target}.{p.setting}: {err.errors()[0]['msg']}") from None
+        self.target: Institution = next(i for i in self.model.institutions if i.kind == p.target and i is not self)
+        self.settings: dict[str, Params] = {label(o): choose(self.target.params, p.setting, o) for o in p.options}
         self.in_force = label(getattr(self.target.params, p.setting))
         self._forecasts: tuple[int, dict[str, Outcome]] | None = None
 

@@ -16,7 +16,7 @@ from pydantic import Field
 
 from sim.component import Params
 from sim.environments.market import Levy, share_out
-from sim.institutions.base import register_institution
+from sim.institutions.base import INSTITUTIONS
 from sim.institutions.tax import MarketInstitution
 from sim.step import Outcome, StepContext
 from sim.theory.markets import Clearing
@@ -29,7 +29,7 @@ class QuotaParams(Params):
     )
 
 
-@register_institution("quota")
+@INSTITUTIONS.register("quota")
 class Quota(MarketInstitution):
     """A production cap whose scarcity rent goes to permit holders."""
 

@@ -16,8 +16,7 @@ from pydantic import Field
 
 from sim.component import Params
 from sim.environments.principal_agent import PrincipalAgent
-from sim.errors import UserError
-from sim.institutions.base import Institution, register_institution
+from sim.institutions.base import INSTITUTIONS, Institution
 from sim.step import Observation, StepContext
 
 if TYPE_CHECKING:
@@ -29,15 +28,15 @@ class RatingsParams(Params):
     window: int = Field(0, ge=0, description="How many recent ratings count per contractor (0: all of them).")
 
 
-@register_institution("ratings")
+@INSTITUTIONS.register("ratings")
 class Ratings(Institution):
     """A public record of how each contractor filled the contract's gaps."""
 
     Params = RatingsParams
 
+    environments = ("principal_agent",)
+
     def setup(self) -> None:
-        if not isinstance(self.model.environment, PrincipalAgent):
-            raise UserError("institutions: 'ratings' needs environment kind 'principal_agent'")
         self.market: PrincipalAgent = self.model.environment
         self.ratings: dict[int, list[int]] = {}
 

@@ -18,8 +18,7 @@ from pydantic import BaseModel, Field
 
 from sim.component import Params
 from sim.environments.principal_agent import PrincipalAgent
-from sim.errors import UserError
-from sim.institutions.base import Institution, register_institution
+from sim.institutions.base import INSTITUTIONS, Institution
 from sim.step import Observation, StepContext
 from sim.theory.contracts import relational_bound
 
@@ -40,16 +39,16 @@ class BonusDecision(BaseModel):
     pay: bool = Field(description="true to pay the promised bonus, false to keep the money.")
 
 
-@register_institution("relational")
+@INSTITUTIONS.register("relational")
 class Relational(Institution):
     """A self-enforcing promise of a bonus for good-faith conduct in the contract's gaps."""
 
     Params = RelationalParams
     phase = "bonus"
 
+    environments = ("principal_agent",)
+
     def setup(self) -> None:
-        if not isinstance(self.model.environment, PrincipalAgent):
-            raise UserError("institutions: 'relational' needs environment kind 'principal_agent'")
         self.market: PrincipalAgent = self.model.environment
         self.partner: dict[int, int] = {}
         self.betrayed: set[int] = set()

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from sim.component import Params
 from sim.incentives import Penalty
-from sim.institutions.base import Institution, register_institution
+from sim.institutions.base import INSTITUTIONS, Institution
 from sim.institutions.monitoring import Monitoring
 from sim.institutions.norms import Norms
 from sim.step import Event, StepContext
@@ -33,7 +33,7 @@ class ReputationParams(Params):
     window: int = Field(0, ge=0, description="How many recent steps the record covers (0: all).")
 
 
-@register_institution("reputation")
+@INSTITUTIONS.register("reputation")
 class Reputation(Institution):
     """Keeps and publishes everyone's record."""
 

@@ -22,16 +22,16 @@ the loss; both are booked through `Outcome.adjust` and add up in the ledger.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from sim.component import Params
-from sim.errors import UserError
+from sim.component import Params, Problem
 from sim.incentives import Penalty
-from sim.institutions.base import Institution, register_institution
+from sim.institutions.base import INSTITUTIONS, Institution
 from sim.institutions.classification import Classification
 from sim.institutions.monitoring import Monitoring
 from sim.institutions.norms import Norms
@@ -41,6 +41,7 @@ from sim.step import Observation, StepContext
 
 if TYPE_CHECKING:
     from agents.agent import SocietyAgent
+    from sim.scenario import Scenario
 
 FEHR_GACHTER_COSTS = (0, 1, 2, 4, 6, 9, 12, 16, 20, 25, 30)
 PUNISHMENT_DOC = "Punishment points for each agent you may punish (0: none)."
@@ -109,12 +110,19 @@ def punishment_json_schema(max_points: int, targets: list[int]) -> dict[str, Any
     return {"description": PUNISHMENT_DOC, "properties": fields, "title": "Punishment", "type": "object"}
 
 
-@register_institution("sanctions")
+@INSTITUTIONS.register("sanctions")
 class Sanctions(Institution):
     """A punishment stage after every step, and fines for what monitoring detects."""
 
     Params = SanctionsParams
     phase = "sanction"
+    after = ("norms", "monitoring", "classification")
+
+    @classmethod
+    def check(cls, params: SanctionsParams, scenario: Scenario) -> Iterator[Problem]:
+        if params.fine and not any(spec.kind == "norms" for spec in scenario.institutions):
+            yield Problem(("fine",), "a fine is charged per broken rule: list a 'norms' institution before "
+                                     "'sanctions', or set fine: 0")
 
     def setup(self) -> None:
         self.open = False
@@ -133,8 +141,6 @@ class Sanctions(Institution):
         self.norms = earlier(self, Norms)
         self.perception: Monitoring | Classification | None = earlier(self, Classification) or earlier(
             self, Monitoring)
-        if self.params.fine and self.norms is None:
-            raise UserError("institutions: 'sanctions' with a fine needs a 'norms' institution listed before it")
 
     # -- the schedule ----------------------------------------------------------------------------
     def cost(self, points: int) -> float:

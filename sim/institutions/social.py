@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, TypeVar
 
-from sim.errors import UserError
-
 if TYPE_CHECKING:
     from sim.institutions.base import Institution
     from sim.model import SocietyModel
@@ -18,18 +16,11 @@ if TYPE_CHECKING:
 T = TypeVar("T", bound="Institution")
 
 
-def earlier(me: Institution, kind: type[T], required: bool = False) -> T | None:
-    """The institution of class ``kind`` listed before ``me``; an error if it is listed after ``me``, or if it is
-    missing and ``required``."""
+def earlier(me: Institution, kind: type[T]) -> T | None:
+    """The institution of class ``kind`` listed before ``me``, if any. Which stages must come before which is
+    declared on the classes (``needs``, ``after``) and checked with the scenario (`sim.scenario_checks`)."""
     listed = me.model.institutions
-    found = [i for i in listed if isinstance(i, kind)]
-    if not found:
-        if required:
-            raise UserError(f"institutions: '{me.kind}' needs a '{kind.kind}' institution listed before it")
-        return None
-    if listed.index(found[0]) > listed.index(me):
-        raise UserError(f"institutions: list '{kind.kind}' before '{me.kind}' (each stage reads the one before)")
-    return found[0]
+    return next((i for i in listed[: listed.index(me)] if isinstance(i, kind)), None)
 
 
 def peers(model: SocietyModel, agent_id: int) -> list[int]:

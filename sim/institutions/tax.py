@@ -15,8 +15,7 @@ from pydantic import Field
 
 from sim.component import Params
 from sim.environments.market import Levy, Market, share_out
-from sim.errors import UserError
-from sim.institutions.base import Institution, register_institution
+from sim.institutions.base import INSTITUTIONS, Institution
 from sim.step import Outcome, StepContext
 from sim.theory.markets import Clearing
 
@@ -29,11 +28,9 @@ class TaxParams(Params):
 
 
 class MarketInstitution(Institution):
-    """An institution that acts on the market environment (a clear error in any other)."""
+    """An institution that acts on the market environment."""
 
-    def setup(self) -> None:
-        if not isinstance(self.model.environment, Market):
-            raise UserError(f"institutions: '{self.kind}' needs environment kind 'market'")
+    environments = ("market",)
 
     @property
     def market(self) -> Market:
@@ -41,7 +38,7 @@ class MarketInstitution(Institution):
         return self.model.environment
 
 
-@register_institution("tax")
+@INSTITUTIONS.register("tax")
 class Tax(MarketInstitution):
     """A per-unit production tax with its revenue redistributed lump-sum."""
 

@@ -11,20 +11,22 @@ option listed first.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Literal
 
 import pandas as pd
 from pydantic import BaseModel, Field, create_model, field_validator
 
-from sim.errors import UserError
-from sim.institutions.base import register_institution
+from sim.component import Problem
+from sim.institutions.base import INSTITUTIONS
 from sim.institutions.policy_choice import ChoiceParams, PolicyChoice, best_option
+from sim.scenario_checks import position
 from sim.schemas import schema_builder
 from sim.step import StepContext
 
 if TYPE_CHECKING:
     from agents.agent import SocietyAgent
+    from sim.scenario import Scenario
 
 
 def plurality(choices: Iterable[str], options: Sequence[str]) -> tuple[str, dict[str, float]]:
@@ -73,18 +75,21 @@ def ballot_schema(method: str, setting: str, labels: tuple[str, ...]) -> type[Ba
                                                       description="The options, best first.")))
 
 
-@register_institution("voting")
+@INSTITUTIONS.register("voting")
 class Voting(PolicyChoice):
     """A vote among all agents on one setting of another institution."""
 
     Params = VotingParams
     phase = "vote"
 
-    def configure(self) -> None:
-        super().configure()
-        if self.model.institutions.index(self.target) > self.model.institutions.index(self):
-            raise UserError(f"institutions: list '{self.params.target}' before 'voting', so that a period's trade "
-                            "is settled under the rule it was cleared under before the vote changes it")
+    @classmethod
+    def check(cls, params: VotingParams, scenario: Scenario) -> Iterator[Problem]:
+        yield from super().check(params, scenario)
+        me = position(scenario, params)
+        if any(spec.kind == params.target for spec in scenario.institutions[me + 1:]) and not any(
+                spec.kind == params.target for spec in scenario.institutions[:me]):
+            yield Problem(("target",), f"list '{params.target}' before 'voting', so that a period's trade is settled "
+                                       "under the rule it was cleared under before the vote changes it")
 
     def setup(self) -> None:
         super().setup()

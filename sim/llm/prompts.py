@@ -18,6 +18,7 @@ from string import Template
 from typing import Any, Protocol
 
 from sim.errors import UserError
+from sim.yaml_loader import read_text
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 GENERIC_INSTRUCTION = "phase"
@@ -99,7 +100,7 @@ class PromptTemplates:
             path = self.path(name)
             if path is None:
                 raise UserError(f"no prompt template named {name!r} for environment {self.environment!r}")
-            self._loaded[name] = (Template(path.read_text(encoding="utf-8").strip()), str(path))
+            self._loaded[name] = (Template(read_text(path, "prompt template").strip()), str(path))
         return self._loaded[name]
 
     def render(self, name: str, values: Mapping[str, Any]) -> str:
