@@ -2,8 +2,8 @@
 
 An amendment changes parameters of the environment or of an institution (a tax rate, a sanction's cost,
 monitoring's probability, a contract's completeness, a norm's or a constitution's text), adds an institution,
-or removes one. It is checked as a scenario file is: the amended scenario must validate, and every component
-must accept it in its `configure` (the setup-time checks), so a bad value is a message and nothing changes.
+or removes one. It is checked as a scenario file is: the amended scenario must validate, the checks across
+components included (`sim.scenario_checks`), so a bad value is a message and nothing changes.
 An applied amendment becomes an ``amendment`` event (step, who, what, old -> new) and an entry of the run's
 ``amendments.yaml``, which ``alignsim run SCENARIO --amendments FILE`` replays: the same scenario, seed and
 amendments (and the reply cache) give the same run.

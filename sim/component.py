@@ -73,9 +73,10 @@ class Component:
         """Derive what this component caches from its parameters and from the other components.
 
         Called for every component before any `setup` (so a setup may use what another component derives
-        here), and again after each amendment (`sim.amendments`), so that a
-        value derived here follows a parameter changed mid-run. Raise a `UserError` for parameters that do not
-        fit the rest of the society: an amendment that causes one is refused and rolled back.
+        here), and again after each amendment (`sim.amendments`), so that a value derived here follows a
+        parameter changed mid-run. Parameters that do not fit the rest of the society are refused before, by
+        `check` (an amendment is validated as a scenario file is); a `UserError` raised here still refuses an
+        amendment and rolls it back.
         """
 
     def rules(self) -> str:

@@ -89,7 +89,7 @@ def test_market_schedules_follow_an_amended_demand_curve() -> None:
     (Amendment(step=2, target="tax", set={"rat": 1}), "unknown key 'rat' (did you mean 'rate'?)"),
     (Amendment(step=2, target="taxes", set={"rate": 1}), "no institution 'taxes' in force (did you mean 'tax'?)"),
     (Amendment(step=2, target="quota", add={"cap": 4}, at=3), "at 3 is past the end of the 1 institutions"),
-    (Amendment(step=2, target="court", add={}), "'court' needs environment kind 'principal_agent'"),
+    (Amendment(step=2, target="court", add={}), "'court' works with environment 'principal_agent', not 'market'"),
 ])
 def test_a_bad_amendment_is_a_message_and_changes_nothing(amendment: Amendment, message: str) -> None:
     model = SocietyModel(scenario("market_rules"))
