@@ -26,6 +26,7 @@ from sim.environments.base import ENVIRONMENTS
 from sim.errors import UserError
 from sim.institutions.base import INSTITUTIONS
 from sim.network import edge_positions
+from sim.resources import memory_problem
 
 if TYPE_CHECKING:
     from sim.component import Params
@@ -47,6 +48,7 @@ def scenario_problems(scenario: Scenario) -> list[Problem]:
     for index, spec in enumerate(scenario.institutions):
         found += [p.within("institutions", index) for p in _institution_problems(scenario, index, spec)]
     found += _network_problems(scenario)
+    found += _memory_problems(scenario)
     found += _llm_problems(scenario)
     found += _group_warnings(scenario)
     return found
@@ -104,6 +106,12 @@ def _network_problems(scenario: Scenario) -> Iterator[Problem]:
                 pass
         except UserError as exc:
             yield Problem(("network", "path"), str(exc))
+
+
+def _memory_problems(scenario: Scenario) -> Iterator[Problem]:
+    problem = memory_problem([scenario])
+    if problem:
+        yield Problem(("population",), problem)
 
 
 def _llm_problems(scenario: Scenario) -> Iterator[Problem]:

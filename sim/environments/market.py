@@ -113,6 +113,12 @@ class Market(Environment):
     def check(cls, params: MarketParams, scenario: Scenario) -> Iterator[Problem]:
         for key in ("buyers", "sellers", "harm_bearers"):
             yield from unknown_groups(scenario, key, getattr(params, key))
+        buyers = sum(g.count for g in scenario.population if g.name in params.buyers)
+        lowest = params.demand_intercept - params.demand_slope * (buyers - 1)
+        if buyers > 1 and lowest < 0:
+            yield Problem(("demand_slope",), f"the last of {buyers} buyers would value a unit at {lowest:g}, below "
+                          f"0: set demand_slope to at most {params.demand_intercept / (buyers - 1):g}, or raise "
+                          "demand_intercept")
 
     def setup(self) -> None:
         self.last: Clearing = Clearing(0, float("nan"), float("nan"))

@@ -25,11 +25,12 @@ from tqdm.auto import tqdm
 
 from sim.errors import OutputError, UserError, storage_error
 from sim.llm.errors import LLMUnavailable
+from sim.resources import memory_problem
 from sim.scenario import Scenario
 from sim.scenario_errors import format_errors
 from sim.sweeps import llm
 from sim.sweeps.cell import CellTask, Outcome, recorded, write_json_atomic
-from sim.sweeps.executors import Executor, make_executor
+from sim.sweeps.executors import Executor, LocalExecutor, make_executor
 from sim.sweeps.plan import Cell, Plan, build_plan
 from sim.sweeps.results import RESULTS, metric_columns, results_frame, write_results
 from sim.sweeps.source import ScenarioSource
@@ -67,6 +68,11 @@ def sweep(
     spec = merge_spec(base.sweep, grid=grid, sample=sample, replications=replications, seed=seed)
     plan = build_plan(source, spec)
     pool = make_executor(executor, workers, address)
+    if pool.name != "ray":  # on a cluster, the memory of other machines counts
+        at_once = pool.workers if isinstance(pool, LocalExecutor) else 1
+        problem = memory_problem([plan.scenario_of(c) for c in plan.cells], at_once)
+        if problem:
+            raise UserError(f"{source.source}: a sweep of {len(plan.cells)} runs: {problem}")
     out_dir = Path(out) if out is not None else Path(spec.dir) / base.name
     return SweepRun(source.without_sweep(), spec, plan, out_dir, pool, server, progress).run(retry_failed)
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from sim.errors import UserError
 from sim.scenario import Scenario
 from sim.sweeps.source import ScenarioSource
 from sim.sweeps.spec import Range, SampleSpec, SweepSpec
@@ -28,6 +29,9 @@ _NOT_IDENTITY = {
     "seed": True,
     "llm": {"base_url", "cache", "max_concurrency", "timeout_s", "retries"},
 }
+
+
+SHOWN = 5  # refused sweep points named in full; the rest are counted
 
 
 def replication_seed(base_seed: int, replication: int) -> int:
@@ -103,11 +107,11 @@ def build_plan(source: ScenarioSource, spec: SweepSpec) -> Plan:
     samples = sample_points(spec.sample, seed) if spec.sample else [{}]
     points = [{**g, **s} for g in grid for s in samples]
     cells_source = source.without_sweep()
-    scenarios = []
+    checks = []
     for point in points:
         overrides = [assignment(p, v) for p, v in point.items()]
-        label = f"{source.source}: sweep point {', '.join(overrides) or '(base)'}"
-        scenarios.append(cells_source.resolve(overrides, label))
+        checks.append((overrides, f"{source.source}: sweep point {', '.join(overrides) or '(base)'}"))
+    scenarios = _every_one(cells_source, checks, "sweep points")
     digest = _digest(base)
     cells = [
         _cell(i * spec.replications + r, i, point, r, replication_seed(seed, r), digest)
@@ -136,7 +140,26 @@ def _check_values(source: ScenarioSource, spec: SweepSpec) -> None:
         for path, r in spec.sample.ranges.items():
             ends = (int(r.low), int(r.high)) if r.integer else (r.low, r.high)
             entries += [(("sweep", "sample", "ranges", path), path, end) for end in ends]
+    checks = []
     for loc, path, value in entries:
         entry = f"{' '.join(loc[1:-1])} '{path}'"
         where = f"{source.line_of(loc)}: sweep.{entry}" if loc in source.lines else entry  # else: an argument
-        cells.resolve([assignment(path, value)], f"{where}: value {json.dumps(value)}")
+        checks.append(([assignment(path, value)], f"{where}: value {json.dumps(value)}"))
+    _every_one(cells, checks, "swept values")
+
+
+def _every_one(source: ScenarioSource, checks: list[tuple[list[str], str]], what: str) -> list[Scenario]:
+    """Each (overrides, label)'s scenario; every one that is refused is named, before any cell runs."""
+    scenarios, refused = [], []
+    for overrides, label in checks:
+        try:
+            scenarios.append(source.resolve(overrides, label))
+        except UserError as exc:
+            refused.append(str(exc))
+    if len(refused) == 1:
+        raise UserError(refused[0])
+    if refused:
+        shown = "\n".join(m.replace("\n", "\n    ") for m in refused[:SHOWN])
+        more = f"\n... and {len(refused) - SHOWN} more" if len(refused) > SHOWN else ""
+        raise UserError(f"{len(refused)} of {len(checks)} {what} are refused (no cell has run):\n{shown}{more}")
+    return scenarios

@@ -77,7 +77,7 @@ def test_a_killed_worker_costs_no_cell(tmp_path: Path) -> None:
 
 def test_kill_9_of_the_sweep_takes_its_workers_with_it(tmp_path: Path) -> None:
     """Cells far longer than the wait: a worker still alive after the sweep's death would be an orphan."""
-    process = subprocess.Popen(sweep_command(tmp_path / "sweep", 10**7), cwd=ROOT, env=ENV,
+    process = subprocess.Popen(sweep_command(tmp_path / "sweep", 10**5), cwd=ROOT, env=ENV,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     pool = workers(process.pid)
     try:
