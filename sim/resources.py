@@ -1,11 +1,11 @@
 """How much memory a run needs, estimated from its scenario before anything is built, against what is free.
 
 A population far too large for the machine used to be accepted and to run, with no progress, until it was
-killed. `memory_problem` turns that into a refusal up front that names both numbers. The estimate is
-deliberately high (it covers the simulation's own state; an in-process vLLM engine needs its own memory on
-top). The figures below were measured with tracemalloc on the commons, public goods and market scenarios at
-2,000 agents over 5 steps (1.4-2.1 KB per agent once built, 0.5-0.6 KB per agent and recorded step, 350-450 B
-per network link at its peak, while networkx draws it) and rounded up about twofold.
+killed. `memory_problem` turns that into a refusal up front that names both numbers. The estimate is the scale
+engineer's measured footprint of a run (`sim.footprint`: per agent, per agent-step, per institution) plus the
+links of a stored network, 512 B each: the peak while networkx draws it, measured with tracemalloc at 10,000
+agents as 350-450 B (the complete network is implicit and stores none). It covers the simulation; an
+in-process vLLM engine needs its own memory on top.
 """
 
 from __future__ import annotations
@@ -15,12 +15,11 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sim.footprint import scenario_peak_bytes
+
 if TYPE_CHECKING:
     from sim.scenario import NetworkSpec, Scenario
 
-BYTES_PER_AGENT = 4 * 1024
-BYTES_PER_MEMORY_ENTRY = 256
-BYTES_PER_AGENT_STEP = 1024
 BYTES_PER_LINK = 512
 
 
@@ -41,11 +40,8 @@ def expected_links(network: NetworkSpec, agents: int) -> float:
 
 def estimate_bytes(scenario: Scenario) -> int:
     """A high estimate of the memory one run of ``scenario`` holds at its peak."""
-    agents = scenario.agent_count()
-    steps = scenario.steps
-    memories = sum(g.count * min(g.memory, steps) for g in scenario.population)
-    return int(agents * (BYTES_PER_AGENT + BYTES_PER_AGENT_STEP * steps) + memories * BYTES_PER_MEMORY_ENTRY
-               + expected_links(scenario.network, agents) * BYTES_PER_LINK)
+    links = expected_links(scenario.network, scenario.agent_count())
+    return int(scenario_peak_bytes(scenario) + links * BYTES_PER_LINK)
 
 
 def available_bytes() -> int | None:
