@@ -99,13 +99,18 @@ class RulePolicy(Policy):
         """``on_<phase>``, or the declared fallback where the policy has none."""
         return getattr(self, f"on_{phase}", None) or _fallback
 
-
-def _fallback(decision: Decision) -> BaseModel:
-    return decision.fallback
-
     @classmethod
     def answers(cls, phase: str) -> bool:
         return hasattr(cls, f"on_{phase}")
+
+    @classmethod
+    def reads(cls, institution: type[Institution]) -> bool:
+        """Python reads no rule text: an institution that only adds text reaches no rule-based policy."""
+        return cls.reads_institutions and not institution.text_only()
+
+
+def _fallback(decision: Decision) -> BaseModel:
+    return decision.fallback
 
 
 POLICIES: Registry[type[Policy]] = Registry("policy", packages=("agents.rules", "agents.baselines", "agents.llm"))

@@ -121,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_sweep_parser(commands)
     add_plot_parser(commands)
+    from sim.analysis.report import add_report_parser
+
+    add_report_parser(commands)
     return parser
 
 

@@ -24,7 +24,8 @@ def test_rules_only_fixed_rule_fishers_live_under_reach_no_one():
     warnings = institution_warnings(scenario_from_dict(commons(
         ["greedy", "sustainable"], [{"kind": "norms", "rules": [QUOTA]}, {"kind": "sanctions", "fine": 5}])))
     assert any(w.startswith("institutions.0 (norms): no group's decisions can depend on it") for w in warnings)
-    assert any("institutions.1 (sanctions): no group decides its 'sanction' phase" for w in warnings)
+    assert any(w.startswith("institutions.1 (sanctions): no group decides its 'sanction' phase") for w in warnings)
+    assert len(warnings) == 3  # norms and sanctions reach no one; nobody punishes
 
 
 def test_a_best_responder_reads_fines_and_monitoring_but_not_a_text_only_rule():
@@ -57,3 +58,15 @@ def test_validate_prints_warnings_and_still_succeeds(tmp_path: Path, capsys: pyt
     assert "valid" in captured.out
     assert "alignsim: warning: institutions.0 (norms): no group's decisions can depend on it (g0 (greedy) " \
            "ignore it)" in captured.err
+
+
+def test_a_constitution_reaches_only_agents_that_read_text():
+    def society(policy: str) -> dict:
+        return {"name": "c", "steps": 2, "environment": {"kind": "public_goods"},
+                "population": [{"name": "members", "count": 4, "policy": policy}],
+                "institutions": [{"kind": "constitution", "text": "Take no more than your share."}]}
+
+    assert institution_warnings(scenario_from_dict(society("roth_erev"))) == [
+        "institutions.0 (constitution): no group's decisions can depend on it (members (roth_erev) ignore it); "
+        "it may still move payoffs, but it cannot change behaviour"]
+    assert institution_warnings(scenario_from_dict(society("llm"))) == []

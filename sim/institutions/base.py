@@ -56,6 +56,13 @@ class Institution(Component):
     def enforce(self, ctx: StepContext) -> None:
         """Act on the step's outcome: detect violations, sanction, adjudicate, update records."""
 
+    @classmethod
+    def text_only(cls) -> bool:
+        """Whether the institution only adds rule text: no action fields, observations, phase, penalties or
+        enforcement, so only agents that read the rules' text (LLM agents) can respond to it."""
+        hooks = ("action_fields", "observe_public", "observe", "enforce", "expected_penalty")
+        return cls.phase is None and all(getattr(cls, h) is getattr(Institution, h) for h in hooks)
+
     def expected_penalty(self, agent: SocietyAgent, action: BaseModel) -> Penalty:
         """What ``action`` is expected to cost ``agent`` this step under this institution (see sim/incentives.py):
         the number a rule-based agent reads where an LLM reads the rules' text. Default: nothing."""

@@ -100,8 +100,8 @@ def merge_spec(
         spec = SweepSpec.model_validate(data)
     except ValidationError as exc:
         raise UserError(format_errors(exc, SweepSpec, data, "sweep arguments", {}, {})) from None
-    if not spec.grid and spec.sample is None and spec.replications == 1:
-        raise UserError("nothing to sweep: give a sweep: block with grid, sample or replications > 1 "
+    if not spec.cases and not spec.grid and spec.sample is None and spec.replications == 1:
+        raise UserError("nothing to sweep: give a sweep: block with cases, grid, sample or replications > 1 "
                         "(or --grid PATH=V1,V2, --range PATH=LOW,HIGH with --samples N, --replications N)")
     return spec
 
@@ -241,6 +241,7 @@ class SweepRun:
             "name": self.source.data.get("name", self.out.name),
             "scenario": self.source.source,
             "parameters": self.plan.parameters,
+            "cases": list(self.spec.cases),
             "grid": list(self.spec.grid),
             "sampled": list(self.spec.sample.ranges) if self.spec.sample else [],
             "replications": self.spec.replications,
@@ -252,6 +253,6 @@ class SweepRun:
             "scenario": self.source.source,
             "spec": self.spec.model_dump(mode="json"),
             "parameters": self.plan.parameters,
-            "cells": [{"cell_id": c.cell_id, "params": c.params, "replication": c.replication, "seed": c.seed}
-                      for c in self.plan.cells],
+            "cells": [{"cell_id": c.cell_id, **({"case": c.case} if c.case is not None else {}), "params": c.params,
+                       "replication": c.replication, "seed": c.seed} for c in self.plan.cells],
         }

@@ -53,7 +53,7 @@ def assignment(path: str, value: Any) -> str:
 
 @dataclass(frozen=True)
 class Cell:
-    """One run of the sweep: a point in parameter space and a replication seed."""
+    """One run of the sweep: a case (or none), a point in parameter space and a replication seed."""
 
     index: int
     point: int
@@ -61,9 +61,15 @@ class Cell:
     replication: int
     seed: int
     cell_id: str
+    case: str | None = None
+    case_values: tuple[tuple[str, Any], ...] = ()
 
     def overrides(self) -> list[str]:
-        return [assignment(p, v) for p, v in self.params.items()]
+        return [*(assignment(p, v) for p, v in self.case_values), *(assignment(p, v) for p, v in self.params.items())]
+
+    def value(self, parameter: str) -> Any:
+        """This cell's value of a results parameter column (``case`` is the case's name)."""
+        return self.case if parameter == "case" else self.params.get(parameter)
 
 
 @dataclass(frozen=True)
@@ -105,26 +111,33 @@ def build_plan(source: ScenarioSource, spec: SweepSpec) -> Plan:
     seed = base.seed if spec.seed is None else spec.seed
     grid = [dict(zip(spec.grid, values, strict=True)) for values in itertools.product(*spec.grid.values())]
     samples = sample_points(spec.sample, seed) if spec.sample else [{}]
-    points = [{**g, **s} for g in grid for s in samples]
+    cases: list[tuple[str | None, dict[str, Any]]] = list(spec.cases.items()) or [(None, {})]
+    points = [(case, values, {**g, **s}) for case, values in cases for g in grid for s in samples]
     cells_source = source.without_sweep()
     checks = []
-    for point in points:
-        overrides = [assignment(p, v) for p, v in point.items()]
-        checks.append((overrides, f"{source.source}: sweep point {', '.join(overrides) or '(base)'}"))
+    for case, values, point in points:
+        overrides = [*(assignment(p, v) for p, v in values.items()), *(assignment(p, v) for p, v in point.items())]
+        label = f"{source.source}: sweep point {', '.join(overrides) or '(base)'}"
+        checks.append((overrides, f"{label} (case '{case}')" if case else label))
     scenarios = _every_one(cells_source, checks, "sweep points")
     digest = _digest(base)
     cells = [
-        _cell(i * spec.replications + r, i, point, r, replication_seed(seed, r), digest)
-        for i, point in enumerate(points)
+        _cell(i * spec.replications + r, i, point, r, replication_seed(seed, r), digest, case, values)
+        for i, (case, values, point) in enumerate(points)
         for r in range(spec.replications)
     ]
     return Plan(spec.parameters(), cells, scenarios)
 
 
-def _cell(index: int, point: int, params: dict[str, Any], replication: int, seed: int, digest: str) -> Cell:
-    identity = json.dumps({"base": digest, "params": sorted(params.items()), "seed": seed}, sort_keys=True)
-    cell_id = hashlib.sha256(identity.encode()).hexdigest()[:16]
-    return Cell(index, point, params, replication, seed, cell_id)
+def _cell(index: int, point: int, params: dict[str, Any], replication: int, seed: int, digest: str,
+          case: str | None = None, case_values: dict[str, Any] | None = None) -> Cell:
+    """A cell whose id hashes what it runs: the base, its values, its case (name and values) and its seed; two
+    cases with the same values are still two cells."""
+    what: dict[str, Any] = {"base": digest, "params": sorted(params.items()), "seed": seed}
+    if case is not None:
+        what["case"] = [case, sorted((case_values or {}).items())]
+    cell_id = hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
+    return Cell(index, point, params, replication, seed, cell_id, case, tuple((case_values or {}).items()))
 
 
 def _digest(base: Scenario) -> str:
@@ -145,6 +158,10 @@ def _check_values(source: ScenarioSource, spec: SweepSpec) -> None:
         entry = f"{' '.join(loc[1:-1])} '{path}'"
         where = f"{source.line_of(loc)}: sweep.{entry}" if loc in source.lines else entry  # else: an argument
         checks.append(([assignment(path, value)], f"{where}: value {json.dumps(value)}"))
+    for name, values in spec.cases.items():
+        loc = ("sweep", "cases", name)
+        where = f"{source.line_of(loc)}: sweep.cases '{name}'" if loc in source.lines else f"case '{name}'"
+        checks.append(([assignment(p, v) for p, v in values.items()], where))
     _every_one(cells, checks, "swept values")
 
 

@@ -46,7 +46,7 @@ def results_frame(parameters: list[str], cells: list[Cell], outcomes: dict[str, 
             continue
         rows.append({
             "cell_id": cell.cell_id,
-            **{p: _scalar(cell.params.get(p)) for p in parameters},
+            **{p: _scalar(cell.value(p)) for p in parameters},
             "replication": cell.replication,
             "seed": cell.seed,
             "status": outcome.status,

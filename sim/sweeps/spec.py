@@ -78,8 +78,12 @@ class SampleSpec(_Strict):
 
 
 class SweepSpec(_Strict):
-    """A sweep: the grid's product, crossed with the samples, each run ``replications`` times."""
+    """A sweep: the named cases, crossed with the grid's product and the samples, each run ``replications`` times."""
 
+    cases: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Named variants of the scenario (case name -> {dotted path: value}), "
+                                          "crossed with the grid and samples; the results get a `case` column.",
+    )
     grid: dict[str, list[Any]] = Field(default_factory=dict, description="Dotted path -> the values to try.")
     sample: SampleSpec | None = Field(None, description="Points sampled from ranges (crossed with the grid).")
     replications: int = Field(1, ge=1, description="Runs per point, each with its own seed derived from `seed`.")
@@ -99,13 +103,28 @@ class SweepSpec(_Strict):
                 raise ValueError(f"grid '{path}' repeats {repeated[0]!r}")
         return grid
 
+    @field_validator("cases")
+    @classmethod
+    def _cases(cls, cases: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for name, overrides in cases.items():
+            if not name or not all(c.isalnum() or c in "_-" for c in name):
+                raise ValueError(f"case name '{name}' must be letters, digits, '_' or '-'")
+            for path in overrides:
+                check_path(path)
+        return cases
+
     @model_validator(mode="after")
     def _disjoint(self) -> SweepSpec:
+        swept = set(self.grid) | set(self.sample.ranges if self.sample else {})
         both = set(self.grid) & set(self.sample.ranges if self.sample else {})
         if both:
             raise ValueError(f"{', '.join(sorted(both))} is both in the grid and sampled; choose one")
+        for name, overrides in self.cases.items():
+            clash = sorted(swept & set(overrides))
+            if clash:
+                raise ValueError(f"case '{name}' sets {', '.join(clash)}, which the sweep also varies; choose one")
         return self
 
     def parameters(self) -> list[str]:
-        """The swept paths, grid first, in the order given."""
-        return [*self.grid, *(self.sample.ranges if self.sample else {})]
+        """The results' parameter columns: ``case`` (with cases), then the swept paths, grid first, in order."""
+        return [*(["case"] if self.cases else []), *self.grid, *(self.sample.ranges if self.sample else {})]
