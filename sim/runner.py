@@ -13,6 +13,8 @@ import shutil
 import sqlite3
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from importlib import metadata
@@ -110,11 +112,8 @@ def simulate(
     return result_of(model, scenario, llm, time.perf_counter() - started, llm_seconds)
 
 
-def result_of(
-    model: SocietyModel, scenario: Scenario, llm: LLMClient | None, elapsed: float, llm_seconds: float
-) -> RunResult:
-    """The tables, summary and manifest of ``model`` as it stands (``scenario``: the one it was built from)."""
-    seed = model.seed
+def tables(model: SocietyModel) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The model, agent and event tables of ``model`` so far, as a run directory stores them."""
     model_table = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
     agent_table = (
         model.datacollector.get_agent_vars_dataframe()
@@ -124,6 +123,15 @@ def result_of(
     )
     columns = [f.name for f in fields(Event)]
     events = pd.DataFrame([tuple(getattr(e, c) for c in columns) for e in model.events], columns=columns)
+    return model_table, agent_table, events
+
+
+def result_of(
+    model: SocietyModel, scenario: Scenario, llm: LLMClient | None, elapsed: float, llm_seconds: float
+) -> RunResult:
+    """The tables, summary and manifest of ``model`` as it stands (``scenario``: the one it was built from)."""
+    seed = model.seed
+    model_table, agent_table, events = tables(model)
     summary = {"steps_run": float(model.steps), **run_summary(agent_table)}
     for component in model.components:
         summary.update(component.summary(model_table, agent_table))
@@ -172,15 +180,8 @@ def run(
     """
     seed = scenario.seed if seed is None else seed
     final = Path(out) if out is not None else _default_dir(scenario, seed)
-    if final.exists() and not overwrite:
-        raise UserError(f"run directory already exists: {final} (choose another --out or pass --overwrite)")
-    partial = final.parent / f".{final.name}.partial-{os.getpid()}"
-    shutil.rmtree(partial, ignore_errors=True)
-    _remove_stale_partials(final.parent)
-    created = _missing_folders(final.parent)
     owns_client = llm is None and scenario.uses_llm()
-    try:
-        (partial / "plots").mkdir(parents=True)
+    with _into_place(final, overwrite, cache=scenario.llm.cache) as partial:
         with _transcript(partial, scenario) as sink:
             if owns_client:
                 from sim.llm.client import make_client
@@ -196,6 +197,37 @@ def run(
                 if owns_client and llm is not None:
                     llm.close()
         _write(partial, result)
+    result.path = final
+    return result
+
+
+def save(
+    result: RunResult, out: str | Path | None = None, transcript: Path | None = None, overwrite: bool = False,
+) -> Path:
+    """Write a result made elsewhere (the dashboard's live model) as a run directory; ``transcript``: its JSONL."""
+    final = Path(out) if out is not None else _default_dir(result.scenario, result.seed)
+    with _into_place(final, overwrite) as partial:
+        if transcript is not None:
+            shutil.copyfile(transcript, partial / "transcript.jsonl")
+        _write(partial, result)
+    result.path = final
+    return final
+
+
+@contextmanager
+def _into_place(final: Path, overwrite: bool, cache: object = None) -> Iterator[Path]:
+    """A hidden folder beside ``final`` to write into, renamed to ``final`` when the block ends, removed (with the
+    parents it created) if it fails: a run directory is complete or absent. A full disk becomes one message naming
+    the run directory, or the LLM reply cache ``cache`` when SQLite failed."""
+    if final.exists() and not overwrite:
+        raise UserError(f"run directory already exists: {final} (choose another --out or pass --overwrite)")
+    partial = final.parent / f".{final.name}.partial-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    _remove_stale_partials(final.parent)
+    created = _missing_folders(final.parent)
+    try:
+        (partial / "plots").mkdir(parents=True)
+        yield partial
         if final.exists():
             shutil.rmtree(final)
         final.parent.mkdir(parents=True, exist_ok=True)
@@ -203,13 +235,11 @@ def run(
     except BaseException as exc:
         shutil.rmtree(partial, ignore_errors=True)
         _remove_if_empty(created)
-        full = storage_error(exc, f"LLM reply cache {scenario.llm.cache}" if isinstance(exc, sqlite3.Error)
+        full = storage_error(exc, f"LLM reply cache {cache}" if isinstance(exc, sqlite3.Error)
                              else f"run directory {final}")
         if full is not None:
             raise full from exc
         raise
-    result.path = final
-    return result
 
 
 def _remove_stale_partials(folder: Path) -> None:
