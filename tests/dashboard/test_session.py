@@ -104,3 +104,27 @@ def test_large_networks_are_sampled() -> None:
 def test_flatten_names_nested_parameters_as_amendments_do() -> None:
     assert flatten({"rules": [{"text": "a", "value": 1}], "rate": 2, "options": [1, 2]}) == {
         "rules.0.text": "a", "rules.0.value": 1, "rate": 2, "options": [1, 2]}
+
+
+def test_llm_plumbing_with_a_fake_backend(tmp_path: Path) -> None:
+    """The real LLMClient in front of a scripted (fake) backend: the session shows each agent's exchanges, reports
+    the batch's progress, and saves the transcript with the run."""
+    from tests.fake_llm import FakeLLMClient, commons_answer
+
+    llm = FakeLLMClient(commons_answer)
+    seen: list[tuple[int, int]] = []
+    scenario = load_scenario(SCENARIOS / "commons.yaml", ["steps=2", "talk.rounds=0"])
+    session = LiveSession(scenario, llm=llm, out=tmp_path / "run", play_delay=0)
+    progress = llm.on_progress
+    llm.on_progress = lambda done, total: (seen.append((done, total)), progress(done, total))
+    try:
+        session.play()
+        view = until(session, lambda v: not v.running and v.saved is not None)
+        assert view.step == 2
+        exchanges = session.transcript(1)
+        assert [r["step"] for r in exchanges] == [1, 2] and all(r["agent"] == 1 for r in exchanges)
+        assert (0, 5) in seen and (5, 5) in seen  # five fishers: before and after each batch
+        lines = (tmp_path / "run" / "transcript.jsonl").read_text().splitlines()
+        assert len(lines) == 10
+    finally:
+        session.close()
