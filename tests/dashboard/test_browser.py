@@ -151,3 +151,25 @@ def test_llm_agents_on_the_real_engine(page, dashboard, vllm_server: str, tmp_pa
     assert load_amendments(out / "amendments.yaml")[0].set == {"regrowth": 1.5}
     events = pd.read_parquet(out / "events.parquet")
     assert events[events["kind"] == "amendment"]["detail"].tolist() == ["user: environment.regrowth 2 -> 1.5"]
+
+
+
+def _listening(port: int) -> list[str]:
+    """The local addresses of the sockets listening on ``port`` (from /proc/net: no traffic is sent)."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        path = Path(table)
+        for line in path.read_text().splitlines()[1:] if path.exists() else []:
+            local, state = line.split()[1], line.split()[3]
+            address, _, hex_port = local.partition(":")
+            if state == "0A" and int(hex_port, 16) == port:
+                found.append(address)
+    return found
+
+
+def test_it_listens_on_loopback_only_by_default(dashboard, alignsim) -> None:
+    if not Path("/proc/net/tcp").exists():
+        pytest.skip("no /proc/net/tcp to read the listening sockets from")
+    shown = dashboard(str(SCENARIOS / "market_rules.yaml"))
+    assert _listening(shown.port) == ["0100007F"]  # 127.0.0.1, as /proc/net/tcp writes it
+    assert "default 127.0.0.1" in alignsim("dashboard", "--help").stdout
