@@ -205,6 +205,7 @@ def test_every_shipped_scenario_validates_and_builds(path: Path) -> None:
 
 # Parameters that make each institution valid on its own where its kind allows it.
 INSTITUTION_PARAMS = {
+    "constitution": {"text": "Take no more than your share."},
     "norms": {"rules": [{"name": "r", "text": "Wear a hat.", "field": "hat"}]},
     "planner": {"options": [0, 5]},
     "quota": {"cap": 3},
