@@ -13,12 +13,12 @@ from sim.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = """
-import resource, sys
+import sys
 from sim.runner import simulate
 from sim.scenario import load_scenario
 overrides = sys.argv[2:]
 simulate(load_scenario(sys.argv[1], overrides), progress=False)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+print(int(next(line for line in open("/proc/self/status") if line.startswith("VmHWM:")).split()[1]) * 1024)
 """
 
 
