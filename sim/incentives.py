@@ -62,6 +62,13 @@ def expected_penalty(model: SocietyModel, agent: SocietyAgent, action: BaseModel
     return total
 
 
+def net_value(model: SocietyModel, agent: SocietyAgent, action: BaseModel, reputation_price: float = 0.0) -> float:
+    """What ``action`` is worth to ``agent`` this step as far as it can tell: the environment's expected reward
+    less every institution's expected penalty (record entries at ``reputation_price`` each)."""
+    penalty = expected_penalty(model, agent, action)
+    return model.environment.expected_reward(agent, action) - penalty.cost(reputation_price)
+
+
 def field_values(spec: dict[str, Any], levels: int = 11) -> list[Any] | None:
     """The values a policy weighs for one field of a JSON schema; None when the field is unbounded."""
     if "enum" in spec:

@@ -119,6 +119,9 @@ def test_report_command_prints_the_table_and_writes_csv(govsim_rules: Path, tmp_
     assert "| GPT-4o (published) | default | 15 | 53.3 | 9.3 | 66.0 | 55.0 | 94.4 | 10.8 |" in out
     assert "| rules: sustainable+conditional+random | newcomer | 3 | 0.0 [0.0, 0.0] | 4.0 [4.0, 4.0] |" in out
     assert len(pd.read_csv(tmp_path / "t.csv")) == 4 + 3
+    assert f"figure: {govsim_rules / 'plots' / 'report_govsim.png'}" in out
+    assert (govsim_rules / "plots" / "report_govsim.png").stat().st_size > 10_000
+    assert not list((govsim_rules / "plots").glob(".*"))  # written beside and renamed: nothing half-written left
 
 
 def test_report_on_something_else_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]):

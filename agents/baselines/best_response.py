@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from agents.policy import POLICIES, RulePolicy
 from sim.component import Params
 from sim.environments.base import ENVIRONMENTS
-from sim.incentives import expected_penalty
+from sim.incentives import net_value
 from sim.institutions.base import Institution
 from sim.step import Decision
 
@@ -56,8 +56,7 @@ class BestResponse(RulePolicy):
 
     def value(self, agent: SocietyAgent, action: BaseModel) -> float:
         """Expected reward minus expected penalty of ``action`` for ``agent``, this step."""
-        penalty = expected_penalty(self.model, agent, action)
-        return self.model.environment.expected_reward(agent, action) - penalty.cost(self.params.reputation_price)
+        return net_value(self.model, agent, action, self.params.reputation_price)
 
     def on_act(self, decision: Decision) -> BaseModel:
         candidates = self.model.environment.candidates(decision.agent, decision.schema)

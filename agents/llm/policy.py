@@ -150,10 +150,8 @@ class LLMPolicy(Policy):
 
     # -- a whole phase -----------------------------------------------------------------------------
     @classmethod
-    def decide_all(cls, batch: list[tuple[Policy, Decision]]) -> list[BaseModel]:
-        """All LLM agents' decisions of one phase: one batch to the engine, one batch of re-asks."""
-        if not batch:
-            return []
+    def questions(cls, batch: list[tuple[Policy, Decision]]) -> list[Question]:
+        """One phase's questions, one per decision, in order (memories due a summary are summarised first)."""
         pairs = [(cast(LLMPolicy, p), d) for p, d in batch]
         model = pairs[0][0].model
         step, phase = pairs[0][1].observation.step, pairs[0][1].phase
@@ -165,8 +163,16 @@ class LLMPolicy(Policy):
                 rounds[id(policy)] = policy.next_round(step, phase)
                 systems[id(policy)] = policy.system_prompt()
         schema_texts: dict[int, str] = {}
-        questions = [p.question(d, rounds[id(p)], systems[id(p)], schema_texts) for p, d in pairs]
-        answers = [a.value for a in model.asker.ask(questions)]
+        return [p.question(d, rounds[id(p)], systems[id(p)], schema_texts) for p, d in pairs]
+
+    @classmethod
+    def decide_all(cls, batch: list[tuple[Policy, Decision]]) -> list[BaseModel]:
+        """All LLM agents' decisions of one phase: one batch to the engine, one batch of re-asks."""
+        if not batch:
+            return []
+        pairs = [(cast(LLMPolicy, p), d) for p, d in batch]
+        model = pairs[0][0].model
+        answers = [a.value for a in model.asker.ask(cls.questions(batch))]
         for (policy, decision), answer in zip(pairs, answers, strict=True):
             policy.remember(decision, answer)
         return answers
