@@ -54,8 +54,8 @@ def bon_table(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     runs = run_measures(path)
     cases = list(dict.fromkeys(runs["case"]))
     by = ["case", "best_of"]
-    curve = summarize(runs, by, "true")[by].copy()
-    curve["runs"] = summarize(runs, by, "true")["n"]
+    counted = summarize(runs, by, "true")
+    curve = counted[by].assign(runs=counted["n"])
     curve["kl_bon"] = [kl_bon(int(n)) for n in curve["best_of"]]
     curve["d"] = np.sqrt(curve["kl_bon"])
     for _, measure in MEASURES:
