@@ -219,6 +219,9 @@ def _into_place(final: Path, overwrite: bool, cache: object = None) -> Iterator[
     """A hidden folder beside ``final`` to write into, renamed to ``final`` when the block ends, removed (with the
     parents it created) if it fails: a run directory is complete or absent. A full disk becomes one message naming
     the run directory, or the LLM reply cache ``cache`` when SQLite failed."""
+    blocked = next((p for p in (final, *final.parents) if p.exists() and not p.is_dir()), None)
+    if blocked is not None:
+        raise UserError(f"run directory {final}: {blocked} is a file, not a folder (choose another --out)")
     if final.exists() and not overwrite:
         raise UserError(f"run directory already exists: {final} (choose another --out or pass --overwrite)")
     partial = final.parent / f".{final.name}.partial-{os.getpid()}"

@@ -41,3 +41,14 @@ def test_a_seed_too_large_for_the_results_tables_is_a_scenario_error() -> None:
         scenario_from_dict({**data, "seed": 2**63})
     with pytest.raises(UserError, match=r"sweep\.seed: Input should be less than or equal to"):
         scenario_from_dict({**data, "sweep": {"replications": 2, "seed": 2**64}})
+
+
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_an_out_that_is_or_lies_under_a_file_is_refused(tmp_path: Path, capsys, overwrite: list[str]) -> None:
+    """It was a NotADirectoryError traceback (and with --overwrite, after the whole run)."""
+    file = tmp_path / "notes.txt"
+    file.write_text("keep me")
+    for out in (file, file / "run"):
+        assert main(["run", str(SCENARIO), "--out", str(out), "-q", *overwrite]) == 2
+        assert f"alignsim: error: run directory {out}: {file} is a file, not a folder" in capsys.readouterr().err
+    assert file.read_text() == "keep me" and sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
