@@ -108,14 +108,34 @@ class Amendments:
             if amendment.step == step:
                 self.apply(amendment, check_old=True)
 
-    def apply(self, amendment: Amendment, check_old: bool = False) -> Amendment:
+    def apply(self, amendment: Amendment, check_old: bool = False, record: bool = True) -> Amendment:
         """Validate ``amendment`` against the rules in force and put it in force; a `UserError` changes nothing.
 
         Returns the amendment as applied, with ``old`` filled in. ``check_old``: a replayed amendment's recorded
-        old values must be the run's, or the replay is not of the run that was amended.
+        old values must be the run's, or the replay is not of the run that was amended. ``record``: False for an
+        amendment the run's own institutions make (an assembly's vote, a designer's update): any replay of the
+        run makes it again, so it is logged as an event but kept out of `applied` (and of amendments.yaml).
         """
         model = self.model
-        data = current_data(model)
+        scenario, old, index = self._amended(amendment, check_old)
+        applied = amendment.model_copy(update={"old": old})
+        _install(model, scenario, applied, index)
+        model.spec = scenario
+        if record:
+            self.applied.append(applied)
+        agent_id = applied.who if isinstance(applied.who, int) else None
+        model.events.append(Event(applied.step, "amendment", agent_id, None, None, f"{applied.who}: "
+                                  f"{applied.describe()}"))
+        return applied
+
+    def check(self, amendment: Amendment) -> None:
+        """Raise the `UserError` that validating ``amendment`` against the rules in force would raise, changing
+        nothing (the components' own `configure` checks run only when it is applied)."""
+        self._amended(amendment, check_old=False)
+
+    def _amended(self, amendment: Amendment, check_old: bool) -> tuple[Scenario, dict[str, Any] | None, int | None]:
+        """The scenario as ``amendment`` would leave it (validated), the values it replaces, and where."""
+        data = current_data(self.model)
         index = self._locate(amendment, data["institutions"])
         old = None
         if amendment.set is not None:
@@ -130,14 +150,15 @@ class Amendments:
         from sim.scenario import validate_scenario
 
         scenario = validate_scenario(data, f"amendment at step {amendment.step} ({amendment.describe()})")
-        applied = amendment.model_copy(update={"old": old})
-        _install(model, scenario, applied, index)
-        model.spec = scenario
-        self.applied.append(applied)
-        agent_id = applied.who if isinstance(applied.who, int) else None
-        model.events.append(Event(applied.step, "amendment", agent_id, None, None, f"{applied.who}: "
-                                  f"{applied.describe()}"))
-        return applied
+        return scenario, old, index
+
+    def setting(self, target: str, parameter: str) -> Any:
+        """The value in force of ``parameter`` (dotted, e.g. 'specification.2') of the component ``target``,
+        named as an amendment names it."""
+        probe = Amendment(step=1, target=target, set={parameter: None})
+        index = self._locate(probe, [{"kind": i.kind} for i in self.model.institutions])
+        component = self.model.environment if index is None else self.model.institutions[index]
+        return _put(component.params.model_dump(mode="json"), parameter, None, probe)
 
     def _locate(self, amendment: Amendment, institutions: list[dict[str, Any]]) -> int | None:
         """The index of the institution ``target`` names (None: the environment); for ``add``, where it goes."""

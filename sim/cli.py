@@ -7,6 +7,7 @@ outputs that cannot be written (disk full, read-only) with status 4; nothing hal
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -153,6 +154,7 @@ def _raise_terminated(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("MPLBACKEND", "Agg")  # figures go to files; a notebook keeps its inline backend
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -74,6 +74,7 @@ class SocietyModel(mesa.Model):
         self.events: list[Event] = []
         self.inbox: dict[int, list[str]] = defaultdict(list)
         self.last_outcome: Outcome | None = None
+        self.amendments = Amendments(self, amendments)  # replayed ones; the dashboard and assemblies apply more
         for component in self.components:
             component.configure()
         for component in self.components:
@@ -81,7 +82,6 @@ class SocietyModel(mesa.Model):
         self.datacollector = ColumnarCollector(
             model_reporters=self._model_reporters(), agent_reporters=self._agent_reporters()
         )
-        self.amendments = Amendments(self, amendments)  # replayed ones; the dashboard applies more live
 
     # -- lookups ---------------------------------------------------------------------------------
     @property

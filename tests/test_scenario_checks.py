@@ -205,6 +205,7 @@ def test_every_shipped_scenario_validates_and_builds(path: Path) -> None:
 
 # Parameters that make each institution valid on its own where its kind allows it.
 INSTITUTION_PARAMS = {
+    "assembly": {"menu": [{"parameter": "specification.0", "options": [0, 1]}]},  # accepted under value_drift
     "constitution": {"text": "Take no more than your share."},
     "norms": {"rules": [{"name": "r", "text": "Wear a hat.", "field": "hat"}]},
     "planner": {"options": [0, 5]},

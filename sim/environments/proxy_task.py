@@ -60,6 +60,20 @@ class Allocation(BaseModel):
     allocation: list[float] = Field(description="One non-negative weight per attribute, in attribute order.")
 
 
+def feasible_state(weights: list[float], budget: float, floor: float) -> np.ndarray:
+    """A proposal of weights as a feasible state: every attribute at least ``floor``, the rest of the budget by
+    weight (all weights zero or negative: evenly)."""
+    w = np.clip(np.asarray(weights, dtype=float), 0, None)
+    w = np.ones(len(w)) if w.sum() <= 0 else w
+    return floor + (budget - len(w) * floor) * w / w.sum()
+
+
+def step_towards(s: np.ndarray, target: np.ndarray, limit: float) -> np.ndarray:
+    """Step from ``s`` towards ``target``, moving at most ``limit`` units (half the L1 distance)."""
+    moved = 0.5 * np.abs(target - s).sum()
+    return target if moved <= limit else s + (limit / moved) * (target - s)
+
+
 @schema_builder
 def allocation_schema(attributes: int) -> type[Allocation]:
     """An allocation of exactly ``attributes`` weights."""
@@ -144,15 +158,11 @@ class ProxyTask(Environment):
     def target(self, weights: list[float]) -> np.ndarray:
         """The proposal as a feasible state: every attribute at least min_level, the rest by weight."""
         p = self.params
-        w = np.clip(np.asarray(weights, dtype=float), 0, None)
-        w = np.ones(p.attributes) if w.sum() <= 0 else w
-        return p.min_level + (p.budget - p.attributes * p.min_level) * w / w.sum()
+        return feasible_state(weights, p.budget, p.min_level)
 
     def move(self, s: np.ndarray, target: np.ndarray) -> np.ndarray:
         """Step from s towards target, moving at most max_change·B units (half the L1 distance)."""
-        moved = 0.5 * np.abs(target - s).sum()
-        limit = self.params.max_change * self.params.budget
-        return target if moved <= limit else s + (limit / moved) * (target - s)
+        return step_towards(s, target, self.params.max_change * self.params.budget)
 
     def resolve(self, actions: dict[int, BaseModel]) -> Outcome:
         specified, true = {}, {}

@@ -1,5 +1,5 @@
 """Figures of a sweep: a metric against a parameter with 95% bootstrap intervals over replications, and
-heatmaps of a metric over two grid parameters. Same style as `sim.plots` (matplotlib, Agg).
+heatmaps of a metric over two grid parameters. Same style as `sim.plots`.
 
 Intervals are percentile bootstraps of the mean: they lie within the values the runs took, so a survival
 time never gets a band below zero. Under `MIN_REPLICATIONS` runs a point gets no interval, and a
@@ -13,9 +13,6 @@ import math
 import warnings
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd

@@ -116,3 +116,32 @@ def proxy_optimum(budget: float, attributes: int, rewarded: int, floor: float) -
 def aligned_optimum(budget: float, attributes: int) -> np.ndarray:
     """The allocation that maximises U = Σ log s_i under Σ s_i = B: the even split B/L."""
     return np.full(attributes, budget / attributes)
+
+
+# -- Weighted values and their specification (the value_drift environment) ---------------------------
+def weighted_utility(allocation: np.ndarray, weights: np.ndarray) -> float:
+    """U_w(s) = Σ w_i log s_i: the utility of a society that values attribute i with weight w_i."""
+    s, w = np.asarray(allocation, dtype=float), np.asarray(weights, dtype=float)
+    valued = w > 0
+    return float(np.sum(w[valued] * np.log(s[valued]))) if np.all(s[valued] > 0) else float("-inf")
+
+
+def weighted_optimum(weights: np.ndarray, budget: float, floor: float) -> np.ndarray:
+    """The maximiser of U_w over the feasible states (Σ s_i = B, every s_i >= floor): s_i = max(floor, λ·w_i)
+    with λ spending the budget (water-filling; Karush-Kuhn-Tucker). Unvalued attributes sit at the floor;
+    without binding floors it is s = B·w/Σw."""
+    w = np.asarray(weights, dtype=float)
+    at_floor = w <= 0
+    while True:
+        scale = (budget - floor * at_floor.sum()) / w[~at_floor].sum()
+        below = ~at_floor & (scale * w < floor)
+        if not below.any():
+            return np.where(at_floor, floor, scale * w)
+        at_floor |= below
+
+
+def value_misfit(values: np.ndarray, specification: np.ndarray, budget: float, floor: float) -> float:
+    """What society loses per agent that does exactly what the specification says: U_w(s*_w) − U_w(s*_r) >= 0.
+    Without binding floors this is W·KL(w/W ‖ r/R), zero exactly when r is proportional to w."""
+    return weighted_utility(weighted_optimum(values, budget, floor), values) - weighted_utility(
+        weighted_optimum(specification, budget, floor), values)
