@@ -22,7 +22,7 @@ or be rewritten every K steps by a ``designer`` who surveys society.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -166,12 +166,14 @@ class ValueDrift(Environment):
             "and do not work."
         )
 
-    def observe(self, agent: SocietyAgent, observation: Observation) -> None:
+    def observe_public(self, public: dict[str, Any]) -> None:
         p = self.params
-        observation.public.update(
+        public.update(
             step=self.model.steps, attributes=p.attributes, budget=p.budget, min_level=p.min_level,
             max_change=p.max_change * p.budget, specification=[round(float(x), 4) for x in self.specification()],
         )
+
+    def observe(self, agent: SocietyAgent, observation: Observation) -> None:
         if self.is_citizen(agent):
             observation.private["your_values"] = [round(float(x), 4) for x in self.citizen_values(agent.unique_id)]
             return
