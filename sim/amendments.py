@@ -117,25 +117,7 @@ class Amendments:
         run makes it again, so it is logged as an event but kept out of `applied` (and of amendments.yaml).
         """
         model = self.model
-        scenario, old, index = self._amended(amendment, check_old)
-        applied = amendment.model_copy(update={"old": old})
-        _install(model, scenario, applied, index)
-        model.spec = scenario
-        if record:
-            self.applied.append(applied)
-        agent_id = applied.who if isinstance(applied.who, int) else None
-        model.events.append(Event(applied.step, "amendment", agent_id, None, None, f"{applied.who}: "
-                                  f"{applied.describe()}"))
-        return applied
-
-    def check(self, amendment: Amendment) -> None:
-        """Raise the `UserError` that validating ``amendment`` against the rules in force would raise, changing
-        nothing (the components' own `configure` checks run only when it is applied)."""
-        self._amended(amendment, check_old=False)
-
-    def _amended(self, amendment: Amendment, check_old: bool) -> tuple[Scenario, dict[str, Any] | None, int | None]:
-        """The scenario as ``amendment`` would leave it (validated), the values it replaces, and where."""
-        data = current_data(self.model)
+        data = current_data(model)
         index = self._locate(amendment, data["institutions"])
         old = None
         if amendment.set is not None:
@@ -150,7 +132,15 @@ class Amendments:
         from sim.scenario import validate_scenario
 
         scenario = validate_scenario(data, f"amendment at step {amendment.step} ({amendment.describe()})")
-        return scenario, old, index
+        applied = amendment.model_copy(update={"old": old})
+        _install(model, scenario, applied, index)
+        model.spec = scenario
+        if record:
+            self.applied.append(applied)
+        agent_id = applied.who if isinstance(applied.who, int) else None
+        model.events.append(Event(applied.step, "amendment", agent_id, None, None, f"{applied.who}: "
+                                  f"{applied.describe()}"))
+        return applied
 
     def setting(self, target: str, parameter: str) -> Any:
         """The value in force of ``parameter`` (dotted, e.g. 'specification.2') of the component ``target``,
@@ -158,7 +148,7 @@ class Amendments:
         probe = Amendment(step=1, target=target, set={parameter: None})
         index = self._locate(probe, [{"kind": i.kind} for i in self.model.institutions])
         component = self.model.environment if index is None else self.model.institutions[index]
-        return _put(component.params.model_dump(mode="json"), parameter, None, probe)
+        return read_setting(component.params, parameter, target)
 
     def _locate(self, amendment: Amendment, institutions: list[dict[str, Any]]) -> int | None:
         """The index of the institution ``target`` names (None: the environment); for ``add``, where it goes."""
@@ -195,6 +185,26 @@ def current_data(model: SocietyModel) -> dict[str, Any]:
     data["environment"] = model.environment.params.model_dump(mode="json")
     data["institutions"] = [i.params.model_dump(mode="json") for i in model.institutions]
     return data
+
+
+def read_setting(params: BaseModel, parameter: str, target: str) -> Any:
+    """The value of ``parameter`` (dotted inside lists, e.g. 'specification.2') in a component's ``params``;
+    a `UserError` if the path does not lead to one."""
+    return _put(params.model_dump(mode="json"), parameter, None, Amendment(step=1, target=target,
+                                                                          set={parameter: None}))
+
+
+def amended_params(params: BaseModel, settings: dict[str, Any], target: str) -> BaseModel:
+    """``params`` with ``settings`` (dotted names) changed and validated by its own model: the component-level
+    half of an amendment's check, usable on a scenario before any model exists. A `UserError` if refused."""
+    data = params.model_dump(mode="json")
+    probe = Amendment(step=1, target=target, set=dict(settings))
+    for key, value in settings.items():
+        _put(data, key, value, probe)
+    try:
+        return type(params).model_validate(data)
+    except ValidationError as exc:
+        raise UserError(exc.errors()[0]["msg"]) from None
 
 
 def _put(node: dict[str, Any], dotted: str, value: Any, amendment: Amendment) -> Any:

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-from sim.errors import UserError
 from sim.step import Observation
 
 if TYPE_CHECKING:
@@ -102,12 +101,3 @@ class Component:
     def summary(self, model_table: pd.DataFrame, agent_table: pd.DataFrame) -> dict[str, float]:
         """End-of-run metrics computed from the recorded tables."""
         return {}
-
-
-def require_groups(model: SocietyModel, names: list[str], where: str) -> None:
-    """A `UserError` naming ``where`` if any of ``names`` is not a population group of ``model``."""
-    groups = {g.name for g in model.spec.population}
-    unknown = sorted(set(names) - groups)
-    if unknown:
-        raise UserError(f"{where}: no population group named {', '.join(unknown)} "
-                        f"(groups: {', '.join(sorted(groups))})")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from agents.policy import RulePolicy, register_policy
+from agents.policy import POLICIES, RulePolicy
 from sim.step import Decision
 
 
@@ -13,13 +13,15 @@ def by_distance(values: list[str], ideal: float) -> list[str]:
     return sorted(values, key=lambda v: (abs(float(v) - ideal), float(v)))
 
 
-@register_policy("sincere")
+@POLICIES.register("sincere")
 class Sincere(RulePolicy):
-    """Proposes, for each item on the assembly's menu, the value closest to its own ideal (what the environment
-    says it wants) and votes sincerely: the closest candidate under plurality, all candidates by distance under
-    Borda. Preferences that fall with distance are single-peaked, so a majority of such members elects the median
-    ideal in a pairwise vote. Without an ideal for an item it proposes and votes for the value in force. In the
-    environment's own phases it takes the declared fallback (a citizen abstains)."""
+    """An assembly member who proposes and votes for the values nearest its own ideals.
+
+    For each item on the menu it proposes the value closest to its ideal (what the environment says it wants) and
+    votes sincerely: the closest candidate under plurality, all candidates by distance under Borda. Preferences
+    that fall with distance are single-peaked, so a majority of such members elects the median ideal in a
+    pairwise vote. Without an ideal for an item it proposes and votes for the value in force. In the environment's
+    own phases it takes the declared fallback (a citizen abstains)."""
 
     def on_assembly_propose(self, decision: Decision) -> BaseModel:
         view = decision.observation.private["assembly"]

@@ -5,15 +5,19 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel
 
-from agents.policy import RulePolicy, register_policy
+from agents.policy import POLICIES, RulePolicy
 from sim.step import Decision
 from sim.theory.contracts import weighted_optimum
 
 
-@register_policy("spec_optimiser", environments=("value_drift",))
+@POLICIES.register("spec_optimiser")
 class SpecOptimiser(RulePolicy):
-    """Heads for the optimum of the specification it is rewarded by, s*_r, as fast as the task allows: it
-    proposes s*_r − min_level, which the environment maps exactly onto s*_r. A citizen abstains."""
+    """A worker that heads for the optimum of the specification it is paid by.
+
+    It proposes s*_r − min_level, which the environment maps exactly onto s*_r, so it gets there as fast as
+    max_change allows. A citizen abstains."""
+
+    environments = ("value_drift",)
 
     def on_act(self, decision: Decision) -> BaseModel:
         if "allocation" not in decision.schema.model_fields:

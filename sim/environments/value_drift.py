@@ -22,15 +22,17 @@ or be rewritten every K steps by a ``designer`` who surveys society.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field, model_validator
 
-from sim.component import Params, require_groups
-from sim.environments.base import Environment, register_environment
+from sim.component import Params, Problem
+from sim.environments.base import ENVIRONMENTS, Environment
 from sim.environments.proxy_task import Allocation, allocation_schema, feasible_state, step_towards
+from sim.scenario_checks import unknown_groups
 from sim.step import Observation, Outcome
 from sim.theory.contracts import value_misfit, weighted_optimum, weighted_utility
 
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from agents.agent import SocietyAgent
+    from sim.scenario import Scenario
 
 
 class ValueShift(Params):
@@ -89,7 +92,7 @@ class Abstain(BaseModel):
     """You do not work on the task this step: answer with an empty object."""
 
 
-@register_environment("value_drift")
+@ENVIRONMENTS.register("value_drift")
 class ValueDrift(Environment):
     """Workers rewarded by a written specification; society's values, held by its citizens, drift."""
 
@@ -97,9 +100,12 @@ class ValueDrift(Environment):
     Action = Allocation
     surveyed_parameters = ("specification",)  # what a designer's survey can rewrite
 
+    @classmethod
+    def check(cls, params: ValueDriftParams, scenario: Scenario) -> Iterator[Problem]:
+        yield from unknown_groups(scenario, "citizens", params.citizens)
+
     def setup(self) -> None:
         p = self.params
-        require_groups(self.model, p.citizens, "environment.citizens")
         agents = sorted(self.model.agents, key=lambda a: a.unique_id)
         citizens = [a.unique_id for a in agents if a.group in p.citizens]
         offsets = self.model.rng.normal(0.0, p.value_spread, (len(citizens), p.attributes))

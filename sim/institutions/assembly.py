@@ -18,23 +18,26 @@ and Borda the candidate closest to all members in rank; both can miss the median
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field, create_model, model_validator
 
-from sim.amendments import Amendment
-from sim.component import Params, require_groups
+from sim.amendments import Amendment, amended_params, read_setting
+from sim.component import Params, Problem
 from sim.errors import UserError
-from sim.institutions.base import Institution, register_institution
+from sim.institutions.base import INSTITUTIONS, Institution
 from sim.institutions.policy_choice import label
 from sim.institutions.voting import borda, plurality
+from sim.scenario_checks import position, unknown_groups
 from sim.schemas import schema_builder
 from sim.step import Observation, StepContext
 
 if TYPE_CHECKING:
     from agents.agent import SocietyAgent
+    from sim.scenario import Scenario
 
 PROPOSE, VOTE = "assembly_propose", "assembly_vote"
 
@@ -118,41 +121,70 @@ def ballot_schema(items: tuple[tuple[str, str, tuple[str, ...]], ...], method: s
     return create_model("Ballot", __doc__="Your vote on each item, among the values proposed.", **fields)
 
 
-@register_institution("assembly")
+def _listed(target: str, kinds: list[str]) -> int | str | None:
+    """Where the institution ``target`` is listed (None: the environment), or why it cannot be found."""
+    if target == "environment":
+        return None
+    if target.startswith("institutions."):
+        number = target.removeprefix("institutions.")
+        return int(number) if number.isdigit() and int(number) < len(kinds) else (
+            f"'{target}': there are {len(kinds)} institutions")
+    matches = [i for i, kind in enumerate(kinds) if kind == target]
+    if len(matches) != 1:
+        return (f"no institution '{target}' is listed" if not matches else
+                f"{len(matches)} institutions of kind '{target}': name one as institutions.N")
+    return matches[0]
+
+
+@INSTITUTIONS.register("assembly")
 class Assembly(Institution):
     """Members who propose and vote on amendments from a declared menu, every few steps."""
 
     Params = AssemblyParams
     phase = PROPOSE
 
-    def configure(self) -> None:
-        """Members that exist, items that name numbers in force, institutions amended listed before this one."""
-        p = self.params
-        require_groups(self.model, p.members, "institutions: 'assembly' members")
-        mine = self.model.institutions.index(self)
-        for item in p.menu:
-            if item.target != "environment" and self._position(item.target) > mine:
-                raise UserError(f"institutions: list '{item.target}' before 'assembly', so that a step is settled "
-                                "under the rules it began with before the assembly amends them")
-            current = self.in_force(item)
+    @classmethod
+    def check(cls, params: AssemblyParams, scenario: Scenario) -> Iterator[Problem]:
+        """Members that are groups; each item a number in force of a component listed before the assembly (so a
+        step is settled under the rules it began with), and every value on the menu one the component accepts."""
+        yield from unknown_groups(scenario, "members", params.members)
+        me = position(scenario, params)
+        kinds = [spec.kind for spec in scenario.institutions]
+        for index, item in enumerate(params.menu):
+            where = ("menu", index)
+            listed = _listed(item.target, kinds)
+            if isinstance(listed, str):
+                yield Problem((*where, "target"), listed)
+                continue
+            if listed is not None and listed > me:
+                yield Problem((*where, "target"), f"list '{item.target}' before 'assembly', so that a step is settled "
+                              "under the rules it began with before the assembly amends them")
+            target = scenario.environment if listed is None else scenario.institutions[listed]
+            fields = [f for f in type(target).model_fields if f != "kind"]
+            if item.parameter.split(".")[0] not in fields:
+                yield Problem((*where, "parameter"), f"'{item.parameter}' is not a parameter of '{item.target}' "
+                              f"(it has: {', '.join(fields)})")
+                continue
+            try:
+                current = read_setting(target, item.parameter, item.target)
+            except UserError as exc:
+                yield Problem((*where, "parameter"), str(exc))
+                continue
             if not isinstance(current, int | float) or isinstance(current, bool):
-                raise UserError(f"institutions: 'assembly' menu: {item.name} is {current!r} now, not a number")
+                yield Problem((*where, "parameter"), f"{item.name} is {current!r}, not a number")
+                continue
+            for value in item.values():
+                try:
+                    amended_params(target, {item.parameter: value}, item.target)
+                except UserError as exc:
+                    yield Problem(where, f"{label(value)} is not a valid {item.name}: {exc}")
+                    break
 
     def setup(self) -> None:
-        """Every value on the menu must be one the scenario accepts (checked once: a validation each)."""
-        for item in self.params.menu:
-            for value in item.values():
-                self.model.amendments.check(self._amendment(item.target, {item.parameter: value}, 1))
         self.candidates: dict[str, list[str]] | None = None  # while a vote is open
         self._agenda: tuple[int, dict[str, tuple[str, list[str]]]] | None = None
         self.meetings = 0
         self.amended = 0
-
-    def _position(self, target: str) -> int:
-        kinds = [i.kind for i in self.model.institutions]
-        if target.startswith("institutions."):
-            return int(target.removeprefix("institutions."))
-        return kinds.index(target) if target in kinds else -1
 
     def _amendment(self, target: str, settings: dict[str, float], step: int) -> Amendment:
         return Amendment(step=step, who="assembly", target=target, set=settings)

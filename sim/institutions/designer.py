@@ -5,27 +5,20 @@ objective is revised by its developers, the middle ground between a fixed specif
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from pydantic import Field
 
 from sim.amendments import Amendment
-from sim.component import Params
-from sim.errors import UserError
-from sim.institutions.base import Institution, register_institution
+from sim.component import Params, Problem
+from sim.environments.base import ENVIRONMENTS
+from sim.institutions.base import INSTITUTIONS, Institution
 
 if TYPE_CHECKING:
+    from sim.scenario import Scenario
     from sim.step import StepContext
-
-
-@runtime_checkable
-class Surveyed(Protocol):
-    """An environment whose society can be asked what some of its parameters should be."""
-
-    surveyed_parameters: tuple[str, ...]
-
-    def surveyed(self, parameter: str) -> Any: ...
 
 
 class DesignerParams(Params):
@@ -34,20 +27,19 @@ class DesignerParams(Params):
     parameter: str = Field("specification", description="The environment's parameter the designer rewrites.")
 
 
-@register_institution("designer")
+@INSTITUTIONS.register("designer")
 class Designer(Institution):
     """Rewrites the environment's specification to society's surveyed values every few steps."""
 
     Params = DesignerParams
+    environments = ("value_drift",)  # whose society can be surveyed (`surveyed`, `surveyed_parameters`)
 
-    def configure(self) -> None:
-        if not isinstance(self.model.environment, Surveyed):
-            raise UserError(f"institutions: 'designer' needs an environment whose society can be surveyed "
-                            f"(value_drift), not '{self.model.environment.kind}'")
-        surveyable = self.model.environment.surveyed_parameters
-        if self.params.parameter not in surveyable:
-            raise UserError(f"institutions: 'designer' parameter '{self.params.parameter}': a survey of society can "
-                            f"rewrite {', '.join(surveyable)}")
+    @classmethod
+    def check(cls, params: DesignerParams, scenario: Scenario) -> Iterator[Problem]:
+        surveyable = ENVIRONMENTS.get(scenario.environment.kind).surveyed_parameters
+        if params.parameter not in surveyable:
+            yield Problem(("parameter",), f"a survey of society can rewrite {', '.join(surveyable)}, not "
+                          f"'{params.parameter}'")
 
     def setup(self) -> None:
         self.updates = 0
