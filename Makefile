@@ -56,6 +56,8 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/llm_batching.py
 	$(BIN)/python benchmarks/simulation_efficiency.py
 	$(BIN)/python benchmarks/sweep_scaling.py
+	$(BIN)/python benchmarks/scale.py
+	$(BIN)/python benchmarks/scale.py --part llm
 
 clean:
 	rm -rf $(VENV) $(VENV)-312 runs sweeps .alignsim

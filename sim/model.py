@@ -35,6 +35,11 @@ if TYPE_CHECKING:
 PLAIN = {int, float, str, bool, type(None)}
 
 
+def valid(answer: BaseModel, schema: type[BaseModel]) -> BaseModel:
+    """``answer`` as an instance of ``schema``; an answer the schema built itself is valid already."""
+    return answer if type(answer) is schema else schema.model_validate(answer.model_dump())
+
+
 class Message(BaseModel):
     """What an agent says to its neighbours in a talk round; empty means silence."""
 
@@ -197,20 +202,30 @@ class SocietyModel(mesa.Model):
     ) -> dict[int, BaseModel]:
         """One decision phase: every agent's decision, each policy class answering all of its own at once.
 
-        ``narrow`` gives an agent's own JSON schema where its bounds are its own (see `Decision.json_schema`).
+        An agent whose policy does not decide this phase (`Policy.answers`: a selfish player has no punishment
+        stage) takes the fallback without an observation being built for it. ``narrow`` gives an agent's own JSON
+        schema where its bounds are its own (see `Decision.json_schema`).
         """
+        answering: dict[type[Policy], bool] = {}
         by_class: dict[type[Policy], list[tuple[Policy, Decision]]] = defaultdict(list)
+        falling_back: dict[type[Policy], list[SocietyAgent]] = defaultdict(list)
         public = self.public_observation() if agents else {}
         for agent in agents:
+            cls = type(agent.policy)
+            if cls not in answering:
+                answering[cls] = cls.answers(phase)
+            if not answering[cls]:
+                falling_back[cls].append(agent)
+                continue
             decision = Decision(agent, phase, self.observation(agent, public), schema_of(agent), fallback_of, narrow)
-            by_class[type(agent.policy)].append((agent.policy, decision))
+            by_class[cls].append((agent.policy, decision))
         actions: dict[int, BaseModel] = {}
-        for cls, batch in by_class.items():
-            answers = cls.decide_all(batch)
-            for (_, decision), answer in zip(batch, answers, strict=True):
-                schema = decision.schema  # an answer built by the schema itself is valid already
-                valid = answer if type(answer) is schema else schema.model_validate(answer.model_dump())
-                actions[decision.agent.unique_id] = valid
+        for cls in answering:  # in the order the classes first appear, as before
+            for agent in falling_back.get(cls, ()):
+                actions[agent.unique_id] = valid(fallback_of(agent), schema_of(agent))
+            batch = by_class.get(cls, [])
+            for (_, decision), answer in zip(batch, cls.decide_all(batch), strict=True):
+                actions[decision.agent.unique_id] = valid(answer, decision.schema)
         return actions
 
     def _talk(self, active: list[SocietyAgent], round_: int) -> None:
