@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -55,10 +54,10 @@ def scaled(name: str, agents: int, steps: int) -> Any:
                                                       "output.plots=false"])
 
 
-def rss_mb() -> float:
-    """The process's resident set size now, in MB."""
-    pages = int(Path("/proc/self/statm").read_text().split()[1])
-    return pages * resource.getpagesize() / 2**20
+def rss_mb(field: str = "VmRSS") -> float:
+    """The process's resident set size now (``VmHWM``: its peak), in MB."""
+    status = Path("/proc/self/status").read_text().splitlines()
+    return int(next(line.split()[1] for line in status if line.startswith(f"{field}:"))) / 1024
 
 
 def measure(name: str, agents: int, steps: int) -> dict[str, Any]:
@@ -87,7 +86,7 @@ def measure(name: str, agents: int, steps: int) -> dict[str, Any]:
     result = simulate(scenario, progress=False)
     run_cpu, run_wall = time.process_time() - cpu, time.perf_counter() - wall
     ran = int(result.summary["steps_run"])
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = rss_mb("VmHWM")  # not getrusage: its ru_maxrss includes the forking process's memory
     return {
         "scenario": name, "agents": agents, "steps": ran,
         "us_per_agent_step_cpu": clock["cpu"] / (agents * ran) * 1e6,

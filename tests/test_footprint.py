@@ -12,6 +12,7 @@ from sim.footprint import scenario_peak_bytes
 from sim.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
+# VmHWM: the peak RSS of this program alone (getrusage's ru_maxrss would include the forking test process's)
 RUN = """
 import sys
 from sim.runner import simulate
