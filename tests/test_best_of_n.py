@@ -134,3 +134,30 @@ def test_llm_best_of_n_asks_n_samples_in_one_batch_and_keeps_the_proxy_best():
         assert agent.last_action.fish == max(r.seed % 7 for r in mine)
     assert scenario_from_dict(data).uses_llm()
     assert not scenario_from_dict(fishers(2, [], count=5)).uses_llm()
+
+
+@pytest.mark.llm
+def test_best_of_n_on_the_packaged_model_keeps_the_proxy_best_of_n_real_samples(vllm_backend, tmp_path: Path):
+    from sim.llm.cache import ReplyCache
+    from sim.llm.client import LLMClient
+    from sim.runner import run
+    from sim.transcript import read_transcript
+
+    data = {"name": "bon_llm", "seed": 4, "steps": 1, "environment": {"kind": "commons"},
+            "llm": {"model": "smollm2-135m", "temperature": 1.0, "max_tokens": 32},
+            "output": {"plots": False},
+            "population": [{"name": "f", "count": 3, "policy": {"kind": "best_of_n", "base": "llm", "n": 4}}]}
+    client = LLMClient(vllm_backend, ReplyCache(tmp_path / "cache.sqlite"), backend_name="vllm")
+    result = run(scenario_from_dict(data), out=tmp_path / "run", llm=client, progress=False)
+    first = [r for r in read_transcript(result.path) if r["attempt"] == 0]
+    assert sorted((r["agent"], r["sample"]) for r in first) == [(a, s) for a in (1, 2, 3) for s in range(4)]
+    for agent_id, rows in result.agents.groupby("agent_id"):
+        sampled = []
+        for record in (r for r in read_transcript(result.path) if r["agent"] == agent_id):
+            try:
+                sampled.append(json.loads(record["reply"])["fish"])
+            except (ValueError, KeyError, TypeError):
+                continue
+        valid = [f for f in sampled if isinstance(f, int) and 0 <= f <= 100]  # the schema's bounds at stock 100
+        assert not valid or int(rows["act_fish"].iloc[0]) == max(valid)  # the proxy is the catch in month 1
+    assert result.summary["bon_proxy"] >= result.summary["bon_proxy_first"]
