@@ -161,3 +161,20 @@ def test_best_of_n_on_the_packaged_model_keeps_the_proxy_best_of_n_real_samples(
         valid = [f for f in sampled if isinstance(f, int) and 0 <= f <= 100]  # the schema's bounds at stock 100
         assert not valid or int(rows["act_fish"].iloc[0]) == max(valid)  # the proxy is the catch in month 1
     assert result.summary["bon_proxy"] >= result.summary["bon_proxy_first"]
+
+
+@pytest.mark.parametrize(("filing_cost", "deterred"), [(10.0, False), (1.0, True)])
+@pytest.mark.parametrize("n", [1, 3])
+def test_a_court_on_the_best_of_n_curve_of_contractors(n: int, filing_cost: float, deterred: bool):
+    # Contractors draw n conducts at random (honour or exploit, evenly); the proxy prefers exploiting (cheaper)
+    # unless a court's expected damages outweigh the saving: then exploit is picked only if all n draws are.
+    data = {"name": "bon_contracts", "seed": 6, "steps": 3,
+            "population": [{"name": "principals", "count": 4, "policy": "client"},
+                           {"name": "contractors", "count": 300,
+                            "policy": {"kind": "best_of_n", "base": "random", "n": n}}],
+            "environment": {"kind": "principal_agent"},
+            "institutions": [{"kind": "court", "filing_cost": filing_cost}]}
+    result = simulate(scenario_from_dict(data), progress=False)
+    conduct = result.agents[result.agents["group"] == "contractors"]["act_in_gap"]
+    expected = 0.5 ** n if deterred else 1 - 0.5 ** n
+    assert (conduct == "exploit").mean() == pytest.approx(expected, abs=4 * math.sqrt(0.25 / len(conduct)) + 1e-9)

@@ -7,6 +7,7 @@ must update its propensities by the formula of Erev & Roth (1998).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from agents.baselines.reinforcement import RothErevParams, reinforce
 from sim.incentives import Penalty, action_key, candidate_actions, expected_penalty
 from sim.model import SocietyModel
 from sim.runner import simulate
-from sim.scenario import scenario_from_dict
+from sim.scenario import load_scenario, scenario_from_dict
 
 QUOTA = {"name": "quota", "text": "Catch at most 10 tons a month.", "field": "fish", "op": "<=", "value": 10}
 HALF = {"name": "contribute_half", "text": "Contribute at least 10.", "field": "contribute", "op": ">=", "value": 10}
@@ -206,3 +207,18 @@ def test_roth_erev_learns_to_avoid_a_sure_fine():
     free_first, free_late = violating_share([])
     assert fined_first == free_first == pytest.approx(0.5, abs=0.2)
     assert fined_late < 0.2 < 0.4 < free_late
+
+
+# -- the contracts market --------------------------------------------------------------------------------------
+CONTRACTS = Path(__file__).resolve().parent.parent / "scenarios" / "contracts_rules.yaml"
+
+
+@pytest.mark.parametrize("court", [["institutions.0.filing_cost=10"], ["institutions.0.filing_cost=1"], []])
+def test_best_responding_contractors_do_what_the_literal_optimiser_does(court: list[str]):
+    # The literal optimiser honours a gap iff the damages it avoids and the bonus it earns cover the cost saved;
+    # the best response prices the court's deterrence (Court.expected_penalty) the same way.
+    literal = simulate(load_scenario(CONTRACTS, court), progress=False)
+    responder = simulate(load_scenario(CONTRACTS, [*court, "population.1.policy=best_response"]), progress=False)
+    conduct = [r[r["group"] == "literal"]["act_in_gap"].tolist() for r in (literal.agents, responder.agents)]
+    assert conduct[0] == conduct[1]
+    assert set(conduct[0]) == ({"honour"} if court == ["institutions.0.filing_cost=1"] or not court else {"exploit"})

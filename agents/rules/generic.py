@@ -20,7 +20,7 @@ class RandomPolicy(RulePolicy):
     """Acts uniformly at random within the act-phase schema's bounds: a null model to compare against.
 
     Integer and number fields are drawn between their ``minimum`` and ``maximum`` (scaled by
-    ``high``); booleans are fair coins; other fields keep the fallback's value.
+    ``high``); booleans are fair coins; choices (enums) uniform; other fields keep the fallback's value.
     """
 
     Params = RandomParams
@@ -44,4 +44,6 @@ class RandomPolicy(RulePolicy):
             return int(rng.integers(low, int(high) + 1)) if kind == "integer" else float(rng.uniform(low, high))
         if kind == "boolean":
             return bool(rng.integers(2))
+        if "enum" in spec:
+            return spec["enum"][int(rng.integers(len(spec["enum"])))]
         return None

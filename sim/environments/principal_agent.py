@@ -237,6 +237,31 @@ class PrincipalAgent(Environment):
         schema = self.action_schema(agent)
         return schema(hire=None) if self.is_principal(agent) else schema(in_gap="exploit")
 
+    # -- what an action is expected to earn (for incentive-responsive policies) ----------------------
+    def uncovered_share(self) -> float:
+        """The chance a task meets a state the contract does not cover."""
+        return 1 - self.params.covered_states() / self.params.states
+
+    def expected_tasks(self) -> float:
+        """Tasks a contractor expects this period: its even share of the principals (their hiring does not
+        depend on the conduct it chooses now: both are chosen at once)."""
+        return len(self.principals()) / max(1, len(self.contractors()))
+
+    def expected_reward(self, agent: SocietyAgent, action: BaseModel) -> float:
+        """A contractor: per expected task, the price less the cost of delivering, its chosen conduct in the
+        uncovered share of states. A principal: the outside option, or the task's worth less the price and the
+        harm, weighted by how often the contractor exploited the gaps this principal saw (none seen: never)."""
+        p, gap = self.params, self.uncovered_share()
+        if self.is_principal(agent):
+            hired = getattr(action, "hire", None)
+            if hired is None:
+                return p.outside_option
+            seen = self.experience.get(agent.unique_id, {}).get(hired)
+            exploits = seen["exploited"] / seen["uncovered"] if seen and seen["uncovered"] else 0.0
+            return p.value - p.price - gap * exploits * p.harm
+        in_gap = p.cost_exploit if getattr(action, "in_gap", None) == "exploit" else p.cost_honour
+        return self.expected_tasks() * (p.price - (1 - gap) * p.cost_honour - gap * in_gap)
+
     # -- one period ------------------------------------------------------------------------------
     def resolve(self, actions: dict[int, BaseModel]) -> Outcome:
         self._book_last_period()

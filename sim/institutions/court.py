@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 
 from sim.component import Params
 from sim.environments.principal_agent import PrincipalAgent, Task
+from sim.incentives import Penalty
 from sim.institutions.base import INSTITUTIONS, Institution
 from sim.llm.asker import Question
 from sim.llm.prompts import FixedPrompt, PromptTemplates
@@ -93,6 +94,13 @@ class Court(Institution):
         """Expected damages a contractor avoids by honouring a gap: rational principals sue only when
         the expected award beats the filing cost, and only over exploited gaps."""
         return self.expected_award() if self.expected_award() > self.params.filing_cost else 0.0
+
+    def expected_penalty(self, agent: SocietyAgent, action: BaseModel) -> Penalty:
+        """A contractor exploiting the gaps expects the damages rational principals would win, in every
+        uncovered task it gets."""
+        if self.market.is_principal(agent) or getattr(action, "in_gap", None) != "exploit":
+            return Penalty()
+        return Penalty(payoff=self.market.expected_tasks() * self.market.uncovered_share() * self.deterrence())
 
     # -- what agents know ------------------------------------------------------------------------
     def rules(self) -> str:

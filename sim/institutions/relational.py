@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from sim.component import Params
 from sim.environments.principal_agent import PrincipalAgent
+from sim.incentives import Penalty
 from sim.institutions.base import INSTITUTIONS, Institution
 from sim.step import Observation, StepContext
 from sim.theory.contracts import relational_bound
@@ -89,6 +90,14 @@ class Relational(Institution):
             observation.private.setdefault("gap_incentives", {})["relational_bonus"] = (
                 self.params.bonus if trusts else 0.0
             )
+
+    def expected_penalty(self, agent: SocietyAgent, action: BaseModel) -> Penalty:
+        """A contractor that still counts on the bonus expects it for every uncovered task it honours: a
+        negative penalty."""
+        if self.market.is_principal(agent) or agent.unique_id in self.betrayed or (
+                getattr(action, "in_gap", None) != "honour"):
+            return Penalty()
+        return Penalty(payoff=-self.market.expected_tasks() * self.market.uncovered_share() * self.params.bonus)
 
     # -- the bonus phase -------------------------------------------------------------------------
     def phase_agents(self, agents: list[SocietyAgent]) -> list[SocietyAgent]:
