@@ -99,7 +99,8 @@ class PrefixRouter:
             groups.setdefault(prefix_key(request), []).append(i)
         order: list[list[str]] = [[] for _ in requests]
         for key, members in sorted(groups.items(), key=lambda g: (-len(g[1]), g[1][0])):
-            preference, fallback = ranking(key, live), ranking(key, self.servers)
+            fallback = ranking(key, self.servers)
+            preference = [s for s in fallback if s in load]
             for i in members:
                 first = next(s for s in preference if load[s] < share)
                 load[first] += 1
