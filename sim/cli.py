@@ -11,7 +11,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from sim.errors import EXIT_OUTPUT, OutputError, UserError
@@ -153,6 +153,25 @@ def _raise_terminated(signum: int, frame: object) -> None:
     raise Terminated
 
 
+def _redeliver_swallowed(previous: Callable[[sys.UnraisableHookArgs], object]) -> Callable[..., None]:
+    """An unraisable-exception hook: Ctrl-C or SIGTERM that arrived while Python ran a finalizer (``__del__``)
+    is swallowed there as "Exception ignored", so deliver the signal again and the command still stops (seen: a
+    SIGTERM lost in a regex object's ``__del__`` during vLLM's work, and the run went on). It is sent a moment
+    later from a timer thread, so that its handler runs after the finalizer; if that lands in a finalizer too,
+    this hook sends it again. Other unraisable exceptions go on to ``previous``."""
+
+    def hook(unraisable: sys.UnraisableHookArgs) -> None:
+        if unraisable.exc_type is not None and issubclass(unraisable.exc_type, KeyboardInterrupt):
+            sig = signal.SIGTERM if issubclass(unraisable.exc_type, Terminated) else signal.SIGINT
+            again = threading.Timer(0.05, os.kill, (os.getpid(), sig))
+            again.daemon = True
+            again.start()
+        else:
+            previous(unraisable)
+
+    return hook
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("MPLBACKEND", "Agg")  # figures go to files; a notebook keeps its inline backend
     parser = build_parser()
@@ -162,6 +181,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
+    previous_hook = sys.unraisablehook
+    if in_main_thread:
+        sys.unraisablehook = _redeliver_swallowed(previous_hook)
     try:
         return args.func(args)
     except UserError as exc:
@@ -185,6 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("alignsim: interrupted", file=sys.stderr)
         return 130
     finally:
+        sys.unraisablehook = previous_hook
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
 

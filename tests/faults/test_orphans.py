@@ -11,6 +11,8 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -163,3 +165,17 @@ def test_a_watchdog_stops_what_a_library_started_when_we_are_killed(tmp_path: Pa
         for pid in pids:
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_a_server_started_from_a_thread_that_ends_keeps_running(tmp_path: Path) -> None:
+    """The guard follows its parent process, not the thread that started it (as PR_SET_PDEATHSIG would)."""
+    started: list[VLLMServer] = []
+    thread = threading.Thread(target=lambda: started.append(FakeVLLMTree(tmp_path / "pids").start()))
+    thread.start()
+    thread.join()
+    [server] = started
+    try:
+        time.sleep(1.0)  # five looks at its parent
+        assert server.healthy() and all(alive(p) for p in tree_pids(tmp_path / "pids"))
+    finally:
+        server.stop()

@@ -1,0 +1,44 @@
+"""Ctrl-C and SIGTERM stop a command even when they arrive while Python runs a finalizer."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import time
+
+import pytest
+
+from sim import cli
+
+
+class SignalsItselfWhenCollected:
+    """An object whose ``__del__`` signals this process: the handler then runs inside the finalizer."""
+
+    def __init__(self, sig: int) -> None:
+        self.sig = sig
+
+    def __del__(self) -> None:
+        os.kill(os.getpid(), self.sig)
+        sum(range(1000))  # the handler runs at the next bytecode boundary, still inside __del__
+
+
+@pytest.mark.parametrize(("sig", "status"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_swallowed_by_a_finalizer_is_delivered_again(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, sig: int, status: int
+) -> None:
+    cleaned: list[str] = []
+
+    def command(args: argparse.Namespace) -> int:
+        try:
+            SignalsItselfWhenCollected(sig)  # collected at once; its exception can only be "ignored"
+            time.sleep(5)  # where the command would go on if the signal stayed lost
+            return 0
+        finally:
+            cleaned.append("engine closed")
+
+    parser = argparse.ArgumentParser()
+    parser.set_defaults(func=command)
+    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    assert cli.main([]) == status
+    assert cleaned == ["engine closed"]
