@@ -34,6 +34,9 @@ pytestmark = [
 ]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 RUN = ["llm.retries=1", "llm.timeout_s=120"]
+# the lake never collapses (a stock below 0 cannot happen), so a run makes all its steps whatever the model catches:
+# a model that empties the lake in month 1 would otherwise end the run before the server is killed
+WHOLE_RUN = [*RUN, "environment.collapse_below=0"]
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +84,7 @@ def test_a_server_killed_mid_run_leaves_no_orphans_and_the_rerun_continues_from_
     url, serve = second_server
     tree = descendants(serve.pid)
     assert len(tree) >= 4, tree  # guard, api_server, engine core, worker
-    args = commons_args(tmp_path, 3, *RUN)
+    args = commons_args(tmp_path, 3, *WHOLE_RUN)
     cache = tmp_path / "cache.sqlite"
     doomed = subprocess.Popen([sys.executable, "-m", "sim.cli", "run", *args, "--server", url, "-q", "--out",
                                str(tmp_path / "run")], stderr=subprocess.PIPE, text=True, env=ENV, cwd=ROOT)
@@ -109,7 +112,7 @@ def test_a_server_killed_mid_run_leaves_no_orphans_and_the_rerun_continues_from_
     assert main(["run", *args, "--server", vllm_server, "--out", str(tmp_path / "run"), "-q"]) == 0
     stats = manifest(tmp_path / "run")["llm"]
     assert stats["cache_hits"] == answered < stats["requests"]  # everything answered before, then the rest
-    whole = commons_args(tmp_path / "whole", 3, *RUN)
+    whole = commons_args(tmp_path / "whole", 3, *WHOLE_RUN)
     assert main(["run", *whole, "--server", vllm_server, "--out", str(tmp_path / "uninterrupted"), "-q"]) == 0
     assert_same_tables(tmp_path / "run", tmp_path / "uninterrupted")
     capsys.readouterr()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -14,6 +15,16 @@ from sim.llm.config import LLMConfig
 from sim.llm.errors import LLMError, ReplayMiss
 from sim.llm.types import ChatReply, ChatRequest
 from tests.llm.fakes import FakeBackend
+
+ROOT = Path(__file__).resolve().parents[2]
+NO_VLLM_IMPORT = """
+import sys
+from sim.llm.client import make_client
+from sim.llm.config import LLMConfig
+make_client(LLMConfig(cache=None))
+make_client(LLMConfig(cache=None), server_url="http://127.0.0.1:9")
+assert "vllm" not in sys.modules, "choosing a backend imported vllm"
+"""
 
 
 def ask(text: str, seed: int = 1, **tag: object) -> ChatRequest:
@@ -109,14 +120,16 @@ def test_replay_miss_names_the_request(tmp_path: Path) -> None:
     assert "new question" in str(caught.value)
 
 
-def test_make_client_picks_the_backend_and_never_imports_vllm(tmp_path: Path) -> None:
+def test_make_client_picks_the_backend_and_never_imports_vllm() -> None:
     config = LLMConfig(cache=None)
     client = make_client(config)
     assert isinstance(client.backend, LazyBackend) and not client.backend.started
     assert client.backend_name == "vllm"
     assert make_client(config, server_url="http://127.0.0.1:9").backend_name == "openai"
     assert make_client(LLMConfig(base_url="http://h:1/v1", cache=None)).backend_name == "openai"
-    assert "vllm" not in sys.modules
+    # in a fresh interpreter: an earlier test of the session may have imported vllm into this one
+    fresh = subprocess.run([sys.executable, "-c", NO_VLLM_IMPORT], capture_output=True, text=True, cwd=ROOT)
+    assert fresh.returncode == 0, fresh.stderr
 
 
 def test_make_client_explains_impossible_configs() -> None:
