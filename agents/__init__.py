@@ -1,6 +1,6 @@
 """Who decides: the agent, its memory, rule-based policies and the LLM policy."""
 
 from agents.agent import SocietyAgent
-from agents.policy import POLICIES, Policy, RulePolicy
+from agents.policy import POLICIES, Policy, ScriptedPolicy
 
-__all__ = ["POLICIES", "Policy", "RulePolicy", "SocietyAgent"]
+__all__ = ["POLICIES", "Policy", "ScriptedPolicy", "SocietyAgent"]

@@ -85,7 +85,7 @@ class Policy:
         return {}
 
 
-class RulePolicy(Policy):
+class ScriptedPolicy(Policy):
     """A policy written in Python: ``on_<phase>(decision)`` answers that phase; other phases fall back.
 
     So a selfish agent needs only ``on_act``; it never punishes because it has no ``on_sanction``.
@@ -113,6 +113,6 @@ def _fallback(decision: Decision) -> BaseModel:
     return decision.fallback
 
 
-POLICIES: Registry[type[Policy]] = Registry("policy", packages=("agents.rules", "agents.baselines", "agents.llm"))
-"""``policy: name`` in a population group: the modules of `agents.rules`, `agents.baselines` and `agents.llm`
+POLICIES: Registry[type[Policy]] = Registry("policy", packages=("agents.scripted", "agents.baselines", "agents.llm"))
+"""``policy: name`` in a population group: the modules of `agents.scripted`, `agents.baselines` and `agents.llm`
 register here."""

@@ -79,8 +79,10 @@ class Component:
         amendment and rolls it back.
         """
 
-    def rules(self) -> str:
-        """Text every agent reads: the rules this component puts in force (the shared prompt prefix)."""
+    def briefing(self) -> str:
+        """What an LLM agent is told of this component: the rules it puts in force, in words (``$rules`` in the
+        system prompt, the prefix every agent's chat shares). Scripted agents read numbers instead
+        (`Institution.expected_penalty`)."""
         return ""
 
     def observe_public(self, public: dict[str, Any]) -> None:

@@ -1,4 +1,5 @@
-"""SocietyModel: a Mesa model built from a Scenario, stepping through the phases of DESIGN.md.
+"""SocietyModel: a Mesa model built from a Scenario, stepping through the phases of a step
+(docs/architecture.md, "One step").
 
 observe -> talk (optional rounds) -> decide -> resolve -> institution phases and enforcement -> record.
 Each decision phase gathers every active agent's `Decision` and hands each policy class all of its
@@ -116,9 +117,9 @@ class SocietyModel(mesa.Model):
         """
         return self._active
 
-    def rules(self) -> str:
-        """The rules every agent reads: the environment's, then each institution's."""
-        return "\n\n".join(text for c in self.components if (text := c.rules()))
+    def briefing(self) -> str:
+        """The rules as LLM agents read them: the environment's briefing, then each institution's."""
+        return "\n\n".join(text for c in self.components if (text := c.briefing()))
 
     def public_observation(self) -> dict[str, Any]:
         """What every agent sees now: each component's public part (built once for a whole phase)."""
@@ -181,7 +182,7 @@ class SocietyModel(mesa.Model):
         for institution in self.institutions:
             if institution.phase:
                 ctx.phase_actions[institution.phase] = self.decide(
-                    institution.phase, institution.phase_agents(active), institution.phase_schema,
+                    institution.phase, institution.open_phase(active), institution.phase_schema,
                     institution.phase_fallback, institution.phase_json_schema,
                 )
             institution.enforce(ctx)

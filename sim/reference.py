@@ -51,7 +51,7 @@ class Parameter:
 
 
 def type_name(annotation: Any) -> str:
-    """A readable type: ``float``, ``'a' | 'b'``, ``list[Rule]``, ``file`` for a path named in the scenario."""
+    """A readable type: ``float``, ``'a' | 'b'``, ``list[Norm]``, ``file`` for a path named in the scenario."""
     from sim.scenario_files import ScenarioFile
 
     if annotation == ScenarioFile:
@@ -125,7 +125,7 @@ def parameters(model: type[BaseModel]) -> list[Parameter]:
 
 
 def nested_models(model: type[BaseModel]) -> list[type[BaseModel]]:
-    """Models used inside ``model``'s fields (e.g. a norm's ``Rule``), which get tables of their own."""
+    """Models used inside ``model``'s fields (e.g. the norms' ``Norm``), which get tables of their own."""
     found: list[type[BaseModel]] = []
 
     def visit(tp: Any) -> None:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from agents.rules.assembly import by_distance
+from agents.scripted.assembly import by_distance
 from sim.amendments import Amendment, load_amendments
 from sim.errors import UserError
 from sim.model import SocietyModel

@@ -22,7 +22,7 @@ def test_the_constitution_joins_the_rules_every_llm_agent_reads():
             "population": [{"name": "fishers", "count": 2, "policy": "llm"}],
             "institutions": [{"kind": "constitution", "text": TEXT, "title": "Our constitution"}]}
     model = SocietyModel(scenario_from_dict(data))
-    assert model.rules().endswith(f"Our constitution:\n{TEXT}")
+    assert model.briefing().endswith(f"Our constitution:\n{TEXT}")
     assert f"Our constitution:\n{TEXT}" in model.policies["fishers"].system_prompt()
 
 

@@ -69,7 +69,7 @@ class FakeReportInstitution(Institution):
     def action_fields(self) -> dict[str, tuple[Any, Any]]:
         return {"report": (int, Field(-1, ge=-1, description="Agent id to report, or -1."))}
 
-    def rules(self) -> str:
+    def briefing(self) -> str:
         return "You may report one fisher who took too much."
 
     def observe(self, agent, observation) -> None:

@@ -43,7 +43,7 @@ def test_registering_two_classes_under_one_name_is_an_error() -> None:
 
 
 def test_the_packages_import_no_component_lists() -> None:
-    for init in ("sim/environments/__init__.py", "sim/institutions/__init__.py", "agents/rules/__init__.py"):
+    for init in ("sim/environments/__init__.py", "sim/institutions/__init__.py", "agents/scripted/__init__.py"):
         assert "import" not in (ROOT / init).read_text()
     assert "court" in INSTITUTIONS and "commons" in ENVIRONMENTS
 
@@ -67,7 +67,7 @@ def test_describe_prints_every_parameter_with_type_and_default(capsys) -> None:
     assert "observers    'neighbours' | 'everyone' | 'official'  'neighbours'  Who sees an observed act" in out
     assert "probability  float, ≥ 0, ≤ 1" in out
     assert main(["describe", "norms"]) == 0
-    assert "each Rule:" in capsys.readouterr().out
+    assert "each Norm:" in capsys.readouterr().out
     assert main(["describe", "sanction"]) == 2
     assert "no component of kind 'sanction' (did you mean 'sanctions'?)" in capsys.readouterr().err
 

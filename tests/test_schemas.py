@@ -40,7 +40,7 @@ def test_every_agent_of_a_phase_shares_one_schema_class() -> None:
     assert len({schema_of(a) for a in model.active_agents()}) == 1
     model.step()
     sanctions = model.institutions[0]
-    asked = sanctions.phase_agents(model.active_agents())
+    asked = sanctions.open_phase(model.active_agents())
     assert len({sanctions.phase_schema(a) for a in asked}) == 1
     first = asked[0].unique_id
     properties = sanctions.phase_json_schema(asked[0])["properties"]
@@ -52,7 +52,7 @@ def test_points_for_an_agent_one_may_not_punish_are_void() -> None:
     model = SocietyModel(load_scenario(PUBLIC_GOODS))
     model.step()
     sanctions = model.institutions[0]
-    punisher = sanctions.phase_agents(model.active_agents())[0].unique_id
+    punisher = sanctions.open_phase(model.active_agents())[0].unique_id
     stranger = next(a.unique_id for a in model.active_agents()
                     if a.unique_id != punisher and a.unique_id not in sanctions.may_punish[punisher])
     void = punishment_schema(10)(**{f"agent_{stranger}": 5})

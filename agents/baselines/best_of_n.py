@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from agents.baselines.best_response import PricingEnvironments
 from agents.llm.policy import LLMPolicy, LLMPolicyParams
 from agents.policy import POLICIES, Policy
-from agents.rules.generic import RandomParams, RandomPolicy
+from agents.scripted.generic import RandomParams, RandomPolicy
 from sim.component import Params
 from sim.incentives import net_value
 from sim.llm.types import SEED_SPAN

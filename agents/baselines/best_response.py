@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
-from agents.policy import POLICIES, RulePolicy
+from agents.policy import POLICIES, ScriptedPolicy
 from sim.component import Params
 from sim.environments.base import ENVIRONMENTS
 from sim.incentives import net_value
@@ -42,7 +42,7 @@ class BestResponseParams(Params):
 
 
 @POLICIES.register("best_response")
-class BestResponse(RulePolicy):
+class BestResponse(ScriptedPolicy):
     """Takes the candidate action with the highest expected reward net of expected penalties (the first of
     equals, in candidate order: the smallest request or contribution that earns the most)."""
 

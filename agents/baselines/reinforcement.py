@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
-from agents.policy import POLICIES, RulePolicy
+from agents.policy import POLICIES, ScriptedPolicy
 from sim.component import Params
 from sim.incentives import action_key
 from sim.step import Decision
@@ -47,7 +47,7 @@ def reinforce(
 
 
 @POLICIES.register("roth_erev")
-class RothErev(RulePolicy):
+class RothErev(ScriptedPolicy):
     """Chooses among the environment's candidate actions in proportion to its propensities, and reinforces what
     it chose by what it earned."""
 

@@ -82,7 +82,7 @@ class LLMPolicy(Policy):
     # -- what every question of this group shares ---------------------------------------------------
     def system_prompt(self) -> str:
         """Rules (the same for all agents) then persona: the shared prefix of every chat of this group."""
-        return self.templates.render("system", {"rules": self.model.rules(), "persona": self.group.persona})
+        return self.templates.render("system", {"rules": self.model.briefing(), "persona": self.group.persona})
 
     def next_round(self, step: int, phase: str) -> int:
         """How many times this phase already ran this step (talk runs once per round)."""

@@ -112,7 +112,7 @@ class Commons(Environment):
         """A fisher's share of the threshold: floor(f/N), as GovSim's code computes it."""
         return self.threshold() // max(1, len(self.model.active_agents()))
 
-    def rules(self) -> str:
+    def briefing(self) -> str:
         p = self.params
         return (
             f"You are one of {len(self.model.active_agents())} fishers sharing a lake. Each month every fisher "

@@ -165,7 +165,7 @@ class Market(Environment):
         q = social_optimum(values, costs, self.params.damage)
         return welfare(values, costs, self.params.damage, q)
 
-    def rules(self) -> str:
+    def briefing(self) -> str:
         p = self.params
         bearers = ", ".join(p.harm_bearers) if p.harm_bearers else "everyone"
         return (

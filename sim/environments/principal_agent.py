@@ -164,7 +164,7 @@ class PrincipalAgent(Environment):
         return self.task_by_principal.get(principal_id)
 
     # -- what agents know ------------------------------------------------------------------------
-    def rules(self) -> str:
+    def briefing(self) -> str:
         p = self.params
         covered = p.covered_states()
         coverage = f"states 0 to {covered - 1}" if covered else "none of them"

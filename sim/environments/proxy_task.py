@@ -110,7 +110,7 @@ class ProxyTask(Environment):
         return float(s[self.rewarded_now()].sum())
 
     # -- what agents know ------------------------------------------------------------------------
-    def rules(self) -> str:
+    def briefing(self) -> str:
         p = self.params
         return (
             f"You manage a budget of {p.budget:g} units spread over {p.attributes} attributes of a task "

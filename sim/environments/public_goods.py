@@ -115,7 +115,7 @@ class PublicGoods(Environment):
         return [j for j in self.group_of(agent_id) if j != agent_id]
 
     # -- what agents know ------------------------------------------------------------------------
-    def rules(self) -> str:
+    def briefing(self) -> str:
         p = self.params
         matching = ("You stay in the same group for the whole game." if p.matching == "partner"
                     else "Groups are formed anew at random every period.")

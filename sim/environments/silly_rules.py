@@ -109,7 +109,7 @@ class SillyRules(Environment):
         return p.enforcement_low if shocked or self.quorum_lost else p.enforcement_high
 
     # -- what members know -----------------------------------------------------------------------
-    def rules(self) -> str:
+    def briefing(self) -> str:
         p = self.params
         return (
             f"You belong to a group that lives under {p.important_rules + p.silly_rules} rules. Breaking "

@@ -160,7 +160,7 @@ class ValueDrift(Environment):
                                                         / self.params.attributes))
 
     # -- what agents know ------------------------------------------------------------------------
-    def rules(self) -> str:
+    def briefing(self) -> str:
         p = self.params
         return (
             f"Workers each spread a budget of {p.budget:g} units over {p.attributes} attributes of a task "

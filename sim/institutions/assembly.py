@@ -215,7 +215,7 @@ class Assembly(Institution):
         return environment.ideal_setting(agent, item.target, item.parameter) if isinstance(
             environment, Preferences) else None
 
-    def rules(self) -> str:
+    def briefing(self) -> str:
         p = self.params
         who = ", ".join(p.members) if p.members else "all agents"
         how = ("name the value you want; the value named most often wins" if p.method == "plurality" else
@@ -250,7 +250,7 @@ class Assembly(Institution):
         observation.private["assembly"] = view
 
     # -- proposals ---------------------------------------------------------------------------------
-    def phase_agents(self, agents: list[SocietyAgent]) -> list[SocietyAgent]:
+    def open_phase(self, agents: list[SocietyAgent]) -> list[SocietyAgent]:
         return [a for a in agents if self.sits(a)] if self.meets() else []
 
     def phase_schema(self, agent: SocietyAgent) -> type[BaseModel]:

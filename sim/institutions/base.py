@@ -37,9 +37,10 @@ class Institution(Component):
         """Extra act-phase fields, as ``name -> (type, pydantic Field)`` for `pydantic.create_model`."""
         return {}
 
-    def phase_agents(self, agents: list[SocietyAgent]) -> list[SocietyAgent]:
-        """Who decides in this institution's phase (default: every active agent). Narrow it so that
-        only those with something to decide are asked, e.g. principals with a dispute."""
+    def open_phase(self, agents: list[SocietyAgent]) -> list[SocietyAgent]:
+        """The phase begins: ready what it needs (sanctions fix whom each agent may punish) and say who decides in
+        it (default: every active agent). Narrow it so that only those with something to decide are asked, e.g.
+        principals with a dispute. Called once per step, before any of the phase's decisions."""
         return agents
 
     def phase_schema(self, agent: SocietyAgent) -> type[BaseModel]:

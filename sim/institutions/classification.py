@@ -46,7 +46,7 @@ class Classification(Institution):
         self.contested = 0
         self.shared = 0
 
-    def rules(self) -> str:
+    def briefing(self) -> str:
         if self.params.public:
             return ("A public authority classifies every observed act as allowed or wrongful under the rules, and "
                     "announces its classification to all.")

@@ -27,7 +27,7 @@ class Constitution(Institution):
 
     Params = ConstitutionParams
 
-    def rules(self) -> str:
+    def briefing(self) -> str:
         return f"{self.params.title}:\n{self.params.text.strip()}"
 
     def summary(self, model_table: pd.DataFrame, agent_table: pd.DataFrame) -> dict[str, float]:

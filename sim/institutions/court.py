@@ -76,7 +76,7 @@ class Court(Institution):
         return params.judge == "llm"
 
     def setup(self) -> None:
-        self.market: PrincipalAgent = self.model.environment
+        self.principal_agent: PrincipalAgent = self.model.environment
         self.verdicts: list[tuple[Dispute, bool]] = []
         self.step_suits = 0
         self.step_damages = 0.0
@@ -84,7 +84,7 @@ class Court(Institution):
 
     @property
     def damages(self) -> float:
-        return self.params.damages_multiplier * self.market.params.harm
+        return self.params.damages_multiplier * self.principal_agent.params.harm
 
     def expected_award(self) -> float:
         """What suing over an exploited gap is expected to win: (1 − error rate) × damages."""
@@ -98,12 +98,13 @@ class Court(Institution):
     def expected_penalty(self, agent: SocietyAgent, action: BaseModel) -> Penalty:
         """A contractor exploiting the gaps expects the damages rational principals would win, in every
         uncovered task it gets."""
-        if self.market.is_principal(agent) or getattr(action, "in_gap", None) != "exploit":
+        if self.principal_agent.is_principal(agent) or getattr(action, "in_gap", None) != "exploit":
             return Penalty()
-        return Penalty(payoff=self.market.expected_tasks() * self.market.uncovered_share() * self.deterrence())
+        work = self.principal_agent
+        return Penalty(payoff=work.expected_tasks() * work.uncovered_share() * self.deterrence())
 
     # -- what agents know ------------------------------------------------------------------------
-    def rules(self) -> str:
+    def briefing(self) -> str:
         p = self.params
         judge = "a judge applying the reasonable-expectations rule" if p.judge == "reasonable_expectations" \
             else "an AI judge"
@@ -123,13 +124,14 @@ class Court(Institution):
         }
 
     def observe(self, agent: SocietyAgent, observation: Observation) -> None:
-        if not self.market.is_principal(agent):
+        if not self.principal_agent.is_principal(agent):
             observation.private.setdefault("gap_incentives", {})["court_damages_avoided"] = self.deterrence()
 
     # -- the suing phase -------------------------------------------------------------------------
-    def phase_agents(self, agents: list[SocietyAgent]) -> list[SocietyAgent]:
+    def open_phase(self, agents: list[SocietyAgent]) -> list[SocietyAgent]:
         """Only principals whose task this period met an uncovered state have a case to bring."""
-        return [a for a in agents if (task := self.market.task_of(a.unique_id)) is not None and not task.covered]
+        task_of = self.principal_agent.task_of
+        return [a for a in agents if (task := task_of(a.unique_id)) is not None and not task.covered]
 
     def phase_schema(self, agent: SocietyAgent) -> type[BaseModel]:
         return Suit
@@ -141,7 +143,7 @@ class Court(Institution):
         suits = [pid for pid, action in ctx.phase_actions.get(self.phase, {}).items() if action.sue]
         disputes = []
         for principal in suits:
-            task = self.market.task_of(principal)
+            task = self.principal_agent.task_of(principal)
             ctx.outcome.adjust(principal, "filing_cost", -self.params.filing_cost, -self.params.filing_cost)
             ctx.emit("lawsuit", principal, task.contractor, self.params.filing_cost, f"state {task.state}")
             wrong_evidence = self.model.rng.random() < self.params.error_rate
@@ -171,7 +173,7 @@ class Court(Institution):
         if not disputes:
             return []
         templates = PromptTemplates.load(self.model.spec.environment.kind)
-        system = templates.instruction("verdict", {"rules": self.market.rules()})
+        system = templates.instruction("verdict", {"rules": self.principal_agent.briefing()})
         questions = [
             Question(
                 purpose="verdict", step=step, phase="verdict", schema=Verdict,
@@ -185,7 +187,7 @@ class Court(Institution):
         return [bool(getattr(a.value, "liable", False)) for a in answers]
 
     def _evidence(self, dispute: Dispute) -> dict:
-        p = self.market.params
+        p = self.principal_agent.params
         return {
             "state": dispute.task.state,
             "covered_by_contract": False,
@@ -198,7 +200,7 @@ class Court(Institution):
     def model_reporters(self):
         return {
             "lawsuits": lambda m: self.step_suits,
-            "litigation_rate": lambda m: self._rate(self.step_suits, self.market.tasks),
+            "litigation_rate": lambda m: self._rate(self.step_suits, self.principal_agent.tasks),
             "damages_awarded": lambda m: self.step_damages,
         }
 
@@ -211,7 +213,7 @@ class Court(Institution):
     def summary(self, model_table: pd.DataFrame, agent_table: pd.DataFrame) -> dict[str, float]:
         correct = [liable == d.task.exploited for d, liable in self.verdicts]
         return {
-            "litigation_rate": self._rate(len(self.verdicts), self.market.history),
+            "litigation_rate": self._rate(len(self.verdicts), self.principal_agent.history),
             "court_accuracy": sum(correct) / len(correct) if correct else float("nan"),
             "damages_awarded": float(sum(self.damages for _, liable in self.verdicts if liable)),
             "judge_invalid": float(self.invalid_verdicts),

@@ -44,7 +44,7 @@ class Designer(Institution):
     def setup(self) -> None:
         self.updates = 0
 
-    def rules(self) -> str:
+    def briefing(self) -> str:
         return (f"Designer: after every {self.params.every} step(s) the designers survey society and rewrite the "
                 f"{self.params.parameter} to what society values then.")
 

@@ -47,7 +47,7 @@ class Monitoring(Institution):
         self.detected_total = 0
         self.violations_total = 0
 
-    def rules(self) -> str:
+    def briefing(self) -> str:
         who = {"neighbours": "the people around them", "everyone": "everyone", "official": "an official"}
         return (f"Each act is observed with probability {self.params.probability:.0%}; an observed act is seen by "
                 f"{who[self.params.observers]}.")

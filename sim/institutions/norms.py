@@ -34,7 +34,9 @@ COMPARISONS = {"<": operator.lt, "<=": operator.le, "==": operator.eq, "!=": ope
                ">": operator.gt}
 
 
-class Rule(Params):
+class Norm(Params):
+    """One norm in force: the rule as agents read it, and the action field its compliance is judged on."""
+
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="Short identifier, e.g. 'contribute_half'.")
     text: str = Field(min_length=1, description="The rule as agents read it.")
     field: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="The action field the rule is about.")
@@ -48,7 +50,7 @@ class Rule(Params):
 
 
 class NormsParams(Params):
-    rules: list[Rule] = Field(min_length=1, description="The rules in force.")
+    rules: list[Norm] = Field(min_length=1, description="The rules in force.")
 
     @model_validator(mode="after")
     def _unique_names(self) -> NormsParams:
@@ -89,7 +91,7 @@ class Norms(Institution):
     def configure(self) -> None:
         """The yes/no fields the rules add to the action; a rule amended away keeps its record and importance."""
         env_fields = self.model.environment.Action.model_fields
-        self.own_fields: dict[str, Rule] = {}
+        self.own_fields: dict[str, Norm] = {}
         for rule in self.params.rules:
             if rule.field not in env_fields:
                 self.own_fields.setdefault(rule.field, rule)
@@ -106,7 +108,7 @@ class Norms(Institution):
     def action_fields(self) -> dict[str, tuple[Any, Any]]:
         return {f: (bool, Field(False, description=r.text)) for f, r in self.own_fields.items()}
 
-    def rules(self) -> str:
+    def briefing(self) -> str:
         lines = [f"- {r.text}" + (f" (complying costs {r.cost:g})" if r.cost else "") for r in self.params.rules]
         return "The rules of this community:\n" + "\n".join(lines)
 

@@ -74,7 +74,7 @@ class Planner(PolicyChoice):
     def rule_pick(self) -> str:
         return best_option(self.welfare_scores(self.params.welfare))
 
-    def rules(self) -> str:
+    def briefing(self) -> str:
         p = self.params
         who = "a planner" if p.decider == "rule" else "an AI planner"
         return (f"Policy: before trade begins, {who} set the {p.setting} of the {p.target} to {self.in_force} "
@@ -88,7 +88,7 @@ class Planner(PolicyChoice):
         schema = create_model("Pick", __base__=Pick, choice=(Literal[tuple(self.labels)], Field(
             description=f"The {p.setting} you choose.")))
         templates = PromptTemplates.load(self.model.spec.environment.kind)
-        system = templates.instruction("plan", {"rules": self.market.rules(), "setting": p.setting,
+        system = templates.instruction("plan", {"rules": self.market.briefing(), "setting": p.setting,
                                                 "target": p.target, "welfare": WELFARE_TEXT[p.welfare]})
         evidence = json.dumps(self._evidence(), sort_keys=True)
         [answer] = self.model.asker.ask(

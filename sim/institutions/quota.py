@@ -51,7 +51,7 @@ class Quota(MarketInstitution):
         if clearing.rent and holders:
             share_out(outcome, clearing.rent, holders, "permit_rent")
 
-    def rules(self) -> str:
+    def briefing(self) -> str:
         who = "shared equally among every agent" if self.params.permits == "auction" else \
             "paid to the sellers in equal shares, who hold the permits"
         return (f"Quota: at most {self.params.cap} units may be produced and sold per period. When more would "

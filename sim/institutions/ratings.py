@@ -37,7 +37,7 @@ class Ratings(Institution):
     environments = ("principal_agent",)
 
     def setup(self) -> None:
-        self.market: PrincipalAgent = self.model.environment
+        self.principal_agent: PrincipalAgent = self.model.environment
         self.ratings: dict[int, list[int]] = {}
 
     def record(self, contractor: int) -> dict[str, float | int | None]:
@@ -47,7 +47,7 @@ class Ratings(Institution):
             counted = counted[-self.params.window:]
         return {"mean": float(np.mean(counted)) if counted else None, "count": len(counted)}
 
-    def rules(self) -> str:
+    def briefing(self) -> str:
         return (
             "Ratings: after each task the principal rates the contractor 1 if it got what it reasonably expected "
             f"and 0 if the contractor exploited a gap; {self.params.visibility:.0%} of ratings are published. Every "
@@ -55,14 +55,14 @@ class Ratings(Institution):
         )
 
     def observe_public(self, public: dict[str, Any]) -> None:
-        public["ratings"] = {a.unique_id: self.record(a.unique_id) for a in self.market.contractors()}
+        public["ratings"] = {a.unique_id: self.record(a.unique_id) for a in self.principal_agent.contractors()}
 
     def observe(self, agent: SocietyAgent, observation: Observation) -> None:
-        if not self.market.is_principal(agent):
+        if not self.principal_agent.is_principal(agent):
             observation.private["my_rating"] = self.record(agent.unique_id)
 
     def enforce(self, ctx: StepContext) -> None:
-        for task in self.market.tasks:
+        for task in self.principal_agent.tasks:
             if self.model.rng.random() < self.params.visibility:
                 rating = 0 if task.exploited else 1
                 self.ratings.setdefault(task.contractor, []).append(rating)

@@ -50,7 +50,7 @@ class Relational(Institution):
     environments = ("principal_agent",)
 
     def setup(self) -> None:
-        self.market: PrincipalAgent = self.model.environment
+        self.principal_agent: PrincipalAgent = self.model.environment
         self.partner: dict[int, int] = {}
         self.betrayed: set[int] = set()
         self.paid = 0
@@ -59,7 +59,8 @@ class Relational(Institution):
     # -- the theory ------------------------------------------------------------------------------
     def surpluses(self) -> tuple[float, float]:
         """The principal's expected per-period surplus with the relationship and without it."""
-        p, gap_share = self.market.params, 1 - self.market.params.covered_states() / self.market.params.states
+        p = self.principal_agent.params
+        gap_share = 1 - p.covered_states() / p.states
         base = p.value - p.price
         return base - gap_share * self.params.bonus, base - gap_share * p.harm
 
@@ -68,7 +69,7 @@ class Relational(Institution):
         return relational_bound(self.params.delta, *self.surpluses())
 
     # -- what agents know ------------------------------------------------------------------------
-    def rules(self) -> str:
+    def briefing(self) -> str:
         return (
             "Relational contracts: a principal keeps working with the same contractor and promises a bonus of "
             f"{self.params.bonus:g} for every task in an uncovered state that the contractor honours. No court "
@@ -79,7 +80,7 @@ class Relational(Institution):
 
     def observe(self, agent: SocietyAgent, observation: Observation) -> None:
         me = agent.unique_id
-        if self.market.is_principal(agent):
+        if self.principal_agent.is_principal(agent):
             observation.private["relational"] = {
                 "partner": self.partner.get(me), "bonus": self.params.bonus, "delta": self.params.delta,
                 "self_enforcing_limit": self.limit(),
@@ -94,17 +95,18 @@ class Relational(Institution):
     def expected_penalty(self, agent: SocietyAgent, action: BaseModel) -> Penalty:
         """A contractor that still counts on the bonus expects it for every uncovered task it honours: a
         negative penalty."""
-        if self.market.is_principal(agent) or agent.unique_id in self.betrayed or (
+        if self.principal_agent.is_principal(agent) or agent.unique_id in self.betrayed or (
                 getattr(action, "in_gap", None) != "honour"):
             return Penalty()
-        return Penalty(payoff=-self.market.expected_tasks() * self.market.uncovered_share() * self.params.bonus)
+        work = self.principal_agent
+        return Penalty(payoff=-work.expected_tasks() * work.uncovered_share() * self.params.bonus)
 
     # -- the bonus phase -------------------------------------------------------------------------
-    def phase_agents(self, agents: list[SocietyAgent]) -> list[SocietyAgent]:
+    def open_phase(self, agents: list[SocietyAgent]) -> list[SocietyAgent]:
         """Principals whose contractor honoured an uncovered state this period owe the bonus."""
         return [
             a for a in agents
-            if (task := self.market.task_of(a.unique_id)) is not None and task.conduct == "honour"
+            if (task := self.principal_agent.task_of(a.unique_id)) is not None and task.conduct == "honour"
         ]
 
     def phase_schema(self, agent: SocietyAgent) -> type[BaseModel]:
@@ -115,11 +117,11 @@ class Relational(Institution):
         return BonusDecision(pay=True)
 
     def enforce(self, ctx: StepContext) -> None:
-        for task in self.market.tasks:
+        for task in self.principal_agent.tasks:
             self.partner.setdefault(task.principal, task.contractor)
         bonus = self.params.bonus
         for principal, decision in ctx.phase_actions.get(self.phase, {}).items():
-            contractor = self.market.task_of(principal).contractor
+            contractor = self.principal_agent.task_of(principal).contractor
             if decision.pay:
                 ctx.outcome.adjust(principal, "bonus", -bonus, -bonus)
                 ctx.outcome.adjust(contractor, "bonus", bonus, bonus)

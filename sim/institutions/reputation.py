@@ -44,7 +44,7 @@ class Reputation(Institution):
         self.entries: dict[int, list[tuple[int, str, float]]] = {}  # agent -> (step, record key, amount), in order
         self.totals: dict[int, dict[str, float]] = {}  # agent -> its whole record (window 0)
 
-    def rules(self) -> str:
+    def briefing(self) -> str:
         span = f"the last {self.params.window} periods" if self.params.window else "all periods so far"
         return (f"A public record shows, for {span}, each person's detected rule violations, the punishment points "
                 "they received and gave, and their fines.")

@@ -167,7 +167,7 @@ class Sanctions(Institution):
         return self._terms[1]
 
     # -- what agents know ------------------------------------------------------------------------
-    def rules(self) -> str:
+    def briefing(self) -> str:
         lines = []
         if self.params.peer:
             if self.params.schedule == "fehr_gachter":
@@ -220,7 +220,7 @@ class Sanctions(Institution):
         return {a: v for a, v in self.norms.violations.items() if v} if self.norms is not None else {}
 
     # -- the punishment stage --------------------------------------------------------------------
-    def phase_agents(self, agents: list[SocietyAgent]) -> list[SocietyAgent]:
+    def open_phase(self, agents: list[SocietyAgent]) -> list[SocietyAgent]:
         """Everyone with someone to punish; whom each may punish is fixed here for the stage."""
         self.open = True
         self.may_punish = {}

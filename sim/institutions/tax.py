@@ -65,7 +65,7 @@ class Tax(MarketInstitution):
         if revenue and recipients:
             share_out(outcome, revenue, recipients, "tax_rebate")
 
-    def rules(self) -> str:
+    def briefing(self) -> str:
         who = {"everyone": "every agent", "bearers": "the agents who bear the harm",
                "none": "no one (it leaves the economy)"}[self.params.rebate]
         return (f"Tax: a seller pays a tax of {self.params.rate:g} for every unit it sells. The tax revenue is "

@@ -95,7 +95,7 @@ class Voting(PolicyChoice):
         super().setup()
         self.results: list[tuple[int, str, dict[str, float]]] = []
 
-    def rules(self) -> str:
+    def briefing(self) -> str:
         p = self.params
         how = ("name the one option you want; the option named most often wins" if p.method == "plurality" else
                "rank the options from best to worst; an option gets one point less for each place lower, and "
@@ -108,7 +108,7 @@ class Voting(PolicyChoice):
         )
 
     # -- the vote phase --------------------------------------------------------------------------
-    def phase_agents(self, agents: list[SocietyAgent]) -> list[SocietyAgent]:
+    def open_phase(self, agents: list[SocietyAgent]) -> list[SocietyAgent]:
         return agents if self.model.steps % self.params.every == 0 else []
 
     def phase_schema(self, agent: SocietyAgent) -> type[BaseModel]:

@@ -29,7 +29,7 @@ from sim.resources import memory_problem
 from sim.scenario import Scenario
 from sim.scenario_errors import format_errors
 from sim.sweeps import llm
-from sim.sweeps.cell import CellTask, Outcome, recorded, write_json_atomic
+from sim.sweeps.cell import CellResult, CellTask, recorded, write_json_atomic
 from sim.sweeps.executors import Executor, LocalExecutor, make_executor
 from sim.sweeps.plan import Cell, Plan, build_plan
 from sim.sweeps.results import RESULTS, metric_columns, results_frame, write_results
@@ -164,11 +164,11 @@ class SweepRun:
         finally:
             self.executor.close()
 
-    def _recorded(self) -> dict[str, Outcome]:
+    def _recorded(self) -> dict[str, CellResult]:
         found = {c.cell_id: recorded(c.cell_id, self._run_dir(c), self._error_path(c)) for c in self.plan.cells}
         return {k: v for k, v in found.items() if v is not None}
 
-    def _todo(self, outcomes: dict[str, Outcome], retry_failed: bool) -> list[Cell]:
+    def _todo(self, outcomes: dict[str, CellResult], retry_failed: bool) -> list[Cell]:
         def done(cell: Cell) -> bool:
             outcome = outcomes.get(cell.cell_id)
             return outcome is not None and not (retry_failed and outcome.status == "error")
@@ -199,7 +199,7 @@ class SweepRun:
         return CellTask(cell.cell_id, self.source, (*cell.overrides(), *plumbing), cell.seed,
                         str(self._run_dir(cell)), str(self._error_path(cell)), url)
 
-    def _execute(self, todo: list[Cell], outcomes: dict[str, Outcome], url: str | None) -> None:
+    def _execute(self, todo: list[Cell], outcomes: dict[str, CellResult], url: str | None) -> None:
         tasks = [self._task(c, url) for c in todo]
         failed = sum(o.status == "error" for o in outcomes.values())
         bar = tqdm(total=len(self.plan.cells), initial=len(self.plan.cells) - len(todo), unit="cell",
@@ -220,7 +220,7 @@ class SweepRun:
             bar.close()
             self._write(outcomes)
 
-    def _stopped(self, outcome: Outcome) -> LLMUnavailable | OutputError:
+    def _stopped(self, outcome: CellResult) -> LLMUnavailable | OutputError:
         """The whole sweep stops when the LLM is gone or the disk full: every later cell would fail the same way."""
         message = f"sweep stopped by cell {outcome.cell_id}: {outcome.error}"
         if outcome.fault == "output":
@@ -230,7 +230,7 @@ class SweepRun:
         err.cache = str(Path(scenario.llm.cache).resolve()) if scenario.llm.cache else None
         return err
 
-    def _write(self, outcomes: dict[str, Outcome]) -> pd.DataFrame:
+    def _write(self, outcomes: dict[str, CellResult]) -> pd.DataFrame:
         frame = results_frame(self.plan.parameters, self.plan.cells, outcomes)
         write_results(frame, self.out / RESULTS, self._meta(frame))
         frame.attrs["sweep_dir"] = str(self.out)

@@ -32,7 +32,7 @@ class CellTask:
 
 
 @dataclass
-class Outcome:
+class CellResult:
     """How a cell ended: ``ok`` with its summary metrics, ``error`` with the exception's message, or ``stopped``
     by a fault outside the cell, an LLM that went away (`LLMUnavailable`, ``fault="llm"``) or an output that
     could not be written (`OutputError`, ``fault="output"``): not recorded, so the next sweep runs it again."""
@@ -45,7 +45,7 @@ class Outcome:
     fault: str = ""
 
 
-def run_cell(task: CellTask) -> Outcome:
+def run_cell(task: CellTask) -> CellResult:
     """Run one cell into its run directory; any exception becomes an ``error`` outcome, recorded on disk."""
     from sim.runner import run
 
@@ -58,24 +58,24 @@ def run_cell(task: CellTask) -> Outcome:
         elapsed = time.perf_counter() - started
         if getattr(exc, "resumable", False):  # the LLM or the disk failed, not the cell: no record
             fault = "output" if isinstance(exc, OutputError) else "llm"
-            return Outcome(task.cell_id, "stopped", error=str(exc), elapsed_s=elapsed, fault=fault)
-        outcome = Outcome(task.cell_id, "error", error=f"{type(exc).__name__}: {exc}", elapsed_s=elapsed)
+            return CellResult(task.cell_id, "stopped", error=str(exc), elapsed_s=elapsed, fault=fault)
+        outcome = CellResult(task.cell_id, "error", error=f"{type(exc).__name__}: {exc}", elapsed_s=elapsed)
         write_json_atomic(Path(task.error_path), {**asdict(outcome), "traceback": traceback.format_exc()})
         return outcome
     Path(task.error_path).unlink(missing_ok=True)
-    return Outcome(task.cell_id, "ok", dict(result.summary), elapsed_s=result.manifest["timings"]["total_s"])
+    return CellResult(task.cell_id, "ok", dict(result.summary), elapsed_s=result.manifest["timings"]["total_s"])
 
 
-def recorded(cell_id: str, run_dir: Path, error_path: Path) -> Outcome | None:
+def recorded(cell_id: str, run_dir: Path, error_path: Path) -> CellResult | None:
     """The outcome an earlier sweep left on disk for this cell, or None if it never finished."""
     manifest = run_dir / "manifest.json"
     if manifest.is_file():
         data = json.loads(manifest.read_text(encoding="utf-8"))
         if data.get("complete"):
-            return Outcome(cell_id, "ok", data["summary"], elapsed_s=data["timings"]["total_s"])
+            return CellResult(cell_id, "ok", data["summary"], elapsed_s=data["timings"]["total_s"])
     if error_path.is_file():
         data = json.loads(error_path.read_text(encoding="utf-8"))
-        return Outcome(cell_id, "error", error=data["error"], elapsed_s=data["elapsed_s"])
+        return CellResult(cell_id, "error", error=data["error"], elapsed_s=data["elapsed_s"])
     return None
 
 

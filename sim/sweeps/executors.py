@@ -1,6 +1,6 @@
 """Where cells run: in this process, in local worker processes, or on a Ray cluster.
 
-Every executor takes the same tasks and yields each cell's `Outcome` as it finishes, in any order. A worker
+Every executor takes the same tasks and yields each cell's `CellResult` as it finishes, in any order. A worker
 that dies (killed, out of memory) costs at most its cells, never the sweep.
 """
 
@@ -15,7 +15,7 @@ from typing import Protocol
 
 from sim.errors import UserError
 from sim.processes import die_with_parent
-from sim.sweeps.cell import CellTask, Outcome, run_cell
+from sim.sweeps.cell import CellResult, CellTask, run_cell
 
 
 class Executor(Protocol):
@@ -24,15 +24,15 @@ class Executor(Protocol):
     def start(self) -> None:
         """Acquire workers (connect to Ray, ...); raises `UserError` when that is impossible."""
 
-    def run(self, tasks: list[CellTask]) -> Iterator[Outcome]:
+    def run(self, tasks: list[CellTask]) -> Iterator[CellResult]:
         """Yield one outcome per task as each finishes."""
 
     def close(self) -> None:
         """Release the workers."""
 
 
-def _lost(task: CellTask, exc: BaseException) -> Outcome:
-    return Outcome(task.cell_id, "error", error=f"worker lost: {type(exc).__name__}: {exc}")
+def _lost(task: CellTask, exc: BaseException) -> CellResult:
+    return CellResult(task.cell_id, "error", error=f"worker lost: {type(exc).__name__}: {exc}")
 
 
 class InlineExecutor:
@@ -43,7 +43,7 @@ class InlineExecutor:
     def start(self) -> None:
         return None
 
-    def run(self, tasks: list[CellTask]) -> Iterator[Outcome]:
+    def run(self, tasks: list[CellTask]) -> Iterator[CellResult]:
         for task in tasks:
             yield run_cell(task)
 
@@ -66,7 +66,7 @@ class LocalExecutor:
             self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
                                              initializer=die_with_parent, initargs=(os.getpid(),))
 
-    def run(self, tasks: list[CellTask]) -> Iterator[Outcome]:
+    def run(self, tasks: list[CellTask]) -> Iterator[CellResult]:
         """A worker that dies breaks the whole pool and every cell in it: those cells run again in a new pool,
         once; a cell lost a second time is reported lost (not recorded on disk, so the next sweep retries it)."""
         losses: dict[str, int] = {}
@@ -74,7 +74,7 @@ class LocalExecutor:
         while queue:
             self.start()
             assert self._pool is not None
-            pending: dict[Future[Outcome], CellTask] = {self._pool.submit(run_cell, t): t for t in queue}
+            pending: dict[Future[CellResult], CellTask] = {self._pool.submit(run_cell, t): t for t in queue}
             queue = []
             try:
                 while pending:
@@ -146,7 +146,7 @@ class RayExecutor:
             raise UserError(f"--address {self.address}: cannot connect to a Ray cluster ({exc})") from None
         self._owns = True
 
-    def run(self, tasks: list[CellTask]) -> Iterator[Outcome]:
+    def run(self, tasks: list[CellTask]) -> Iterator[CellResult]:
         import ray
 
         self.start()

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sim.errors import UserError
-from sim.sweeps.cell import Outcome
+from sim.sweeps.cell import CellResult
 from sim.sweeps.plan import Cell
 
 RESULTS = "results.parquet"
@@ -37,7 +37,7 @@ def _scalar(value: Any) -> Any:
     return value if value is None or isinstance(value, bool | int | float | str) else json.dumps(value)
 
 
-def results_frame(parameters: list[str], cells: list[Cell], outcomes: dict[str, Outcome]) -> pd.DataFrame:
+def results_frame(parameters: list[str], cells: list[Cell], outcomes: dict[str, CellResult]) -> pd.DataFrame:
     """Rows in plan order for the cells that have an outcome; metric columns in order of first appearance."""
     rows = []
     for cell in cells:

@@ -132,7 +132,7 @@ def test_a_norms_text_is_what_agents_read_next_step() -> None:
     model.step()
     applied = model.amendments.apply(Amendment(step=2, target="norms", set={"rules.1.text": "Wear a red hat."}))
     assert applied.old == {"rules.1.text": "Wear a hat."}
-    assert "- Wear a red hat." in model.rules() and "- Wear a hat." not in model.rules()
+    assert "- Wear a red hat." in model.briefing() and "- Wear a hat." not in model.briefing()
     assert model.act_schema(model.active_agents()[0]).model_fields["wear_hat"].description == "Wear a red hat."
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from agents.policy import POLICIES, RulePolicy
+from agents.policy import POLICIES, ScriptedPolicy
 from sim.step import Decision
 
 
 @POLICIES.register("proxy_optimiser")
-class ProxyOptimiser(RulePolicy):
+class ProxyOptimiser(ScriptedPolicy):
     """Puts everything it can on the rewarded attributes: the steepest ascent of the proxy reward,
     as fast as the environment's optimisation pressure (max_change) allows."""
 
@@ -23,7 +23,7 @@ class ProxyOptimiser(RulePolicy):
 
 
 @POLICIES.register("balanced")
-class Balanced(RulePolicy):
+class Balanced(ScriptedPolicy):
     """Keeps the even split, which maximises the principal's U = Σ log s_i whatever the proxy says."""
 
     environments = ("proxy_task",)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel
 
-from agents.policy import POLICIES, RulePolicy
+from agents.policy import POLICIES, ScriptedPolicy
 from sim.step import Decision
 from sim.theory.contracts import weighted_optimum
 
 
 @POLICIES.register("spec_optimiser")
-class SpecOptimiser(RulePolicy):
+class SpecOptimiser(ScriptedPolicy):
     """A worker that heads for the optimum of the specification it is paid by.
 
     It proposes s*_r − min_level, which the environment maps exactly onto s*_r, so it gets there as fast as

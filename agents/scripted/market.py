@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from agents.policy import POLICIES, RulePolicy
+from agents.policy import POLICIES, ScriptedPolicy
 from sim.component import Params
 from sim.step import Decision
 
@@ -26,7 +26,7 @@ class TraderParams(Params):
 
 
 @POLICIES.register("truthful")
-class Truthful(RulePolicy):
+class Truthful(ScriptedPolicy):
     """A price taker: bids its value, asks its cost plus the unit tax; a bystander abstains."""
 
     environments = ("market",)

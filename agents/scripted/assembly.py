@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from agents.policy import POLICIES, RulePolicy
+from agents.policy import POLICIES, ScriptedPolicy
 from sim.step import Decision
 
 
@@ -14,7 +14,7 @@ def by_distance(values: list[str], ideal: float) -> list[str]:
 
 
 @POLICIES.register("sincere")
-class Sincere(RulePolicy):
+class Sincere(ScriptedPolicy):
     """An assembly member who proposes and votes for the values nearest its own ideals.
 
     For each item on the menu it proposes the value closest to its ideal (what the environment says it wants) and

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from agents.policy import POLICIES, RulePolicy
+from agents.policy import POLICIES, ScriptedPolicy
 from sim.component import Params
 from sim.step import Decision
 
 
 @POLICIES.register("greedy")
-class Greedy(RulePolicy):
+class Greedy(ScriptedPolicy):
     """Asks for every fish in the lake."""
 
     environments = ("commons",)
@@ -21,7 +21,7 @@ class Greedy(RulePolicy):
 
 
 @POLICIES.register("sustainable")
-class Sustainable(RulePolicy):
+class Sustainable(ScriptedPolicy):
     """Asks for its share of the sustainability threshold, so the lake always regrows to capacity."""
 
     environments = ("commons",)
@@ -36,7 +36,7 @@ class ConditionalParams(Params):
 
 
 @POLICIES.register("conditional")
-class ConditionalCooperator(RulePolicy):
+class ConditionalCooperator(ScriptedPolicy):
     """Takes what its neighbours took on average last month (rounded), capped by the stock.
 
     With no history yet it asks for ``first`` (by default its sustainable share): it cooperates

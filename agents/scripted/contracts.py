@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from agents.policy import POLICIES, RulePolicy
+from agents.policy import POLICIES, ScriptedPolicy
 from sim.component import Params
 from sim.step import Decision
 
@@ -26,7 +26,7 @@ class ClientParams(Params):
     )
 
 
-class ContractPolicy(RulePolicy):
+class ContractPolicy(ScriptedPolicy):
     """Plays both roles: principals hire, sue and pay bonuses as a rational client; contractors
     choose their conduct in gaps through `conduct`, which subclasses define."""
 

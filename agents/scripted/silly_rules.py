@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from agents.policy import POLICIES, RulePolicy
+from agents.policy import POLICIES, ScriptedPolicy
 from sim.step import Decision
 
 
 @POLICIES.register("bayesian_member")
-class BayesianMember(RulePolicy):
+class BayesianMember(ScriptedPolicy):
     """Stays while its belief that enforcement has collapsed is at most the threshold π* where leaving pays."""
 
     environments = ("silly_rules",)
@@ -22,7 +22,7 @@ class BayesianMember(RulePolicy):
 
 
 @POLICIES.register("loyal_member")
-class LoyalMember(RulePolicy):
+class LoyalMember(ScriptedPolicy):
     """Never leaves, whatever it sees: the baseline against which learning is measured."""
 
     environments = ("silly_rules",)

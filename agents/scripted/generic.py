@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from agents.policy import POLICIES, RulePolicy
+from agents.policy import POLICIES, ScriptedPolicy
 from sim.component import Params
 from sim.step import Decision
 
@@ -16,7 +16,7 @@ class RandomParams(Params):
 
 
 @POLICIES.register("random")
-class RandomPolicy(RulePolicy):
+class RandomPolicy(ScriptedPolicy):
     """Acts uniformly at random within the act-phase schema's bounds: a null model to compare against.
 
     Integer and number fields are drawn between their ``minimum`` and ``maximum`` (scaled by

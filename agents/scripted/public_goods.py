@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from agents.policy import POLICIES, RulePolicy
+from agents.policy import POLICIES, ScriptedPolicy
 from sim.component import Params
 from sim.step import Decision
 
@@ -32,7 +32,7 @@ def own_rule_fields(decision: Decision) -> dict[str, Any]:
 
 
 @POLICIES.register("selfish")
-class Selfish(RulePolicy):
+class Selfish(ScriptedPolicy):
     """Contributes nothing, keeps no costly rule, and never punishes (no ``on_sanction``: the fallback, 0 points)."""
 
     environments = ("public_goods",)
@@ -48,7 +48,7 @@ class ConditionalParams(Params):
 
 
 @POLICIES.register("conditional_cooperator")
-class ConditionalCooperator(RulePolicy):
+class ConditionalCooperator(ScriptedPolicy):
     """Matches the others' average of last period; after being punished, never gives less than it saw given."""
 
     environments = ("public_goods",)
