@@ -55,6 +55,7 @@ endif
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/llm_batching.py
 	$(BIN)/python benchmarks/simulation_efficiency.py
+	$(BIN)/python benchmarks/prompt_cost.py
 	$(BIN)/python benchmarks/sweep_scaling.py
 	$(BIN)/python benchmarks/scale.py
 	$(BIN)/python benchmarks/scale.py --part llm

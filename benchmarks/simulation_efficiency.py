@@ -41,11 +41,6 @@ class RecordingBackend:
         pass
 
 
-def reset_prefix_cache(engine: VLLMBackend) -> None:
-    """Forget the engine's cached prefixes, so a measured pass starts cold."""
-    engine._llm.reset_prefix_cache()
-
-
 def simulate_recorded(scenario: Scenario, engine: VLLMBackend) -> tuple[float, RecordingBackend, int]:
     """(seconds, the recorded batches, decisions made by all agents) of one simulation without the reply cache."""
     recorder = RecordingBackend(engine)
@@ -73,12 +68,12 @@ def main() -> None:
     try:
         _, warm, _ = simulate_recorded(scenario, engine)
         requests = sum(len(b) for b in warm.batches)
-        reset_prefix_cache(engine)
+        engine.reset_prefix_cache()
         start = time.perf_counter()
         for batch in warm.batches:
             engine.generate(batch)
         raw_s = time.perf_counter() - start
-        reset_prefix_cache(engine)
+        engine.reset_prefix_cache()
         sim_s, measured, decisions = simulate_recorded(scenario, engine)
     finally:
         engine.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,8 @@ from sim.scenario import load_scenario
 from tests.fake_llm import FakeLLMClient
 from tests.test_llm_policy import fishers, llm_commons, run
 
+SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+
 
 def test_the_system_message_is_byte_identical_for_every_agent_of_a_group():
     client = FakeLLMClient()
@@ -24,6 +27,85 @@ def test_the_system_message_is_byte_identical_for_every_agent_of_a_group():
         assert len(systems) == 1
     users = {r.messages[1]["content"] for r in client.sent[-1]}
     assert len(users) == 5  # the agent-specific part comes after the shared prefix
+
+
+def own_start(user: str) -> int:
+    return user.index("You are agent ")
+
+
+def test_within_a_phase_everything_before_the_agents_own_part_is_byte_identical():
+    client = FakeLLMClient()
+    run(llm_commons(fishers(5), talk=1), client, steps=2)
+    pg = FakeLLMClient(lambda r: '{"contribute": 5}' if "contribute" in r.schema["properties"] else "{}")
+    run(load_scenario(SCENARIOS / "public_goods.yaml", ["steps=2"]), pg)
+    for batch in [*client.sent, *pg.sent]:
+        users = [r.messages[1]["content"] for r in batch]
+        assert len({u[: own_start(u)] for u in users}) == 1, batch[0].tag
+        assert [u[own_start(u):].split("\n")[0] for u in users] == [f"You are agent {r.tag['agent']}." for r in batch]
+    act = client.sent[-1][0].messages[1]["content"]
+    shared, own = act[: own_start(act)], act[own_start(act):]
+    assert shared.startswith("It is month 2. The lake holds") and '"last_catches": {' in shared
+    assert '"total_catch": 5.0' in own and "What you remember:" in own
+
+
+def test_in_a_complete_network_the_steps_conversation_is_shared_elsewhere_each_agent_has_its_own_messages():
+    complete = FakeLLMClient()
+    run(llm_commons(fishers(3), talk=1), complete, steps=1)
+    act = complete.sent[1][0].messages[1]["content"]
+    conversation = "What was said to everyone this step:\n- agent 1: agent 1: I will catch 5\n- agent 2:"
+    assert conversation in act[: own_start(act)] and "Messages you received" not in act
+    ring = FakeLLMClient()
+    run(llm_commons(fishers(4), talk=1, network={"kind": "ring", "k": 2}), ring, steps=1)
+    act = ring.sent[1][0].messages[1]["content"]  # agent 1 hears its neighbours 2 and 4 only
+    assert "said to everyone" not in act
+    assert act[own_start(act):].count("- agent ") == 2 and "- agent 3:" not in act
+
+
+def test_an_agents_memory_grows_by_appending_from_one_prompt_to_the_next():
+    client = FakeLLMClient()
+    run(llm_commons(fishers(2), steps=4), client)
+    memories = [r.messages[1]["content"].split("What you remember:\n")[-1].split("\n\n")[0]
+                for batch in client.sent[1:] for r in batch if r.tag["agent"] == 1]
+    assert len(memories) == 3
+    assert all(later.startswith(earlier) and later != earlier for earlier, later in pairwise(memories))
+
+
+def test_the_shared_part_is_rendered_once_per_phase_not_once_per_agent(monkeypatch: pytest.MonkeyPatch):
+    rendered: list[str] = []
+    original = PromptTemplates.render
+
+    def counting(self, name, values, tidy=False):
+        rendered.append(name)
+        return original(self, name, values, tidy)
+
+    monkeypatch.setattr(PromptTemplates, "render", counting)
+    client = FakeLLMClient()
+    run(llm_commons(fishers(20), talk=1, llm={"max_model_len": 8192}), client, steps=2)
+    assert len(client.sent) == 4 and rendered.count("shared") == 4 and rendered.count("system") == 4
+    assert rendered.count("own") == 80
+
+
+def test_the_answers_schema_is_enforced_not_written_unless_the_own_template_asks(tmp_path: Path):
+    plain = FakeLLMClient()
+    run(llm_commons(fishers(2)), plain, steps=1)
+    request = plain.sent[0][0]
+    assert request.schema["properties"]["fish"]["maximum"] == 100 and '"maximum"' not in request.messages[1]["content"]
+    (tmp_path / "own.txt").write_text("You are agent $agent_id.\n\n$private\n\nSchema: $schema")
+    shown = FakeLLMClient()
+    run(llm_commons(fishers(2, templates={"own": str(tmp_path / "own.txt")})), shown, steps=1)
+    assert shown.sent[0][0].messages[1]["content"].endswith('Schema: {"properties":{"fish":{"description"'
+                                                           ':"Tons of fish to catch this month.","maximum":100,'
+                                                           '"minimum":0,"title":"Fish","type":"integer"}},'
+                                                           '"required":["fish"],"title":"Harvest","type":"object"}')
+
+
+def test_the_agent_first_layout_is_kept_for_the_benchmarks_before_and_after():
+    client = FakeLLMClient()
+    run(llm_commons(fishers(2), talk=1, llm={"prompt_layout": "agent_first"}), client, steps=1)
+    act = client.sent[1][0].messages[1]["content"]
+    assert act.startswith("You are agent 1.\n\nYou remember") or act.startswith("You are agent 1.\n\nWhat you")
+    assert '"you": 1' in act and "Messages you received:\n- agent 2:" in act
+    assert act.index("How many tons of fish") > act.index("Messages you received")
 
 
 def test_groups_share_the_rules_and_differ_only_from_the_persona_on():
@@ -75,10 +157,10 @@ def parts(memory: int, messages: int, summary: str = "") -> ChatParts:
         agent_id=3,
         summary=summary,
         memory=tuple(MemoryEntry(s, "outcome", f"step {s}: you chose fish={s} and earned {s}") for s in range(memory)),
-        observation='{"public": {"stock": 100}}',
         messages=tuple(f"agent {i}: I will catch {i} tons, and so should you." for i in range(messages)),
-        instruction="How many tons?",
-        schema='{"properties":{"fish":{"type":"integer"}}}',
+        template="own",
+        values={"private": '{"last_catch": 3}'},
+        shared='How many tons?\n\nWhat everyone observes now (JSON):\n{"stock": 100}\n\n{"properties":{}}',
     )
 
 
@@ -114,7 +196,7 @@ def test_trimming_cuts_the_summary_from_its_start_last():
     system, user = fit_to_context(parts(5, 5, summary=summary), budget)
     assert estimated(system, user) <= budget.prompt_tokens
     assert "- [step" not in user and "- agent" not in user
-    assert "Summary of earlier steps: ...old" in user and user.count("old ") < 100
+    assert "Summary of earlier steps: ..." in user and 0 < user.count("old") < 100
     assert "newest words" in user
 
 

@@ -45,12 +45,9 @@ def summary_question(policy: LLMPolicy, asker: Asker, agent: SocietyAgent, step:
         agent_id=agent.unique_id,
         summary=agent.memory.summary,
         memory=tuple(agent.memory.entries),
-        observation="",
         messages=(),
-        instruction="",
-        schema=schema_json(json_schema_of(schema)),
         template="summary",
-        extra={"max_chars": max_chars},
+        values={"schema": schema_json(json_schema_of(schema)), "max_chars": max_chars},
     )
     return Question(
         purpose="summary", step=step, phase="summary", schema=schema, prompt=parts, agent=agent.unique_id,

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import BaseModel, Field, field_validator
 
 from agents.llm.memory_summary import summarise_due_memories
-from agents.llm.prompts import ChatParts, observation_json
+from agents.llm.prompts import ChatParts, observation_json, render_conversation, state_json
 from agents.policy import POLICIES, Policy
 from sim.component import Params, Problem
 from sim.errors import UserError
@@ -55,6 +55,60 @@ class LLMPolicyParams(Params):
         return value
 
 
+class PhaseChats:
+    """What the questions of one phase share, rendered once for the phase rather than once per agent: each group's
+    system message, each distinct JSON schema's text, the step's conversation, and each distinct shared start of
+    the user message (the instruction, the public state, the conversation).
+
+    The public state is keyed by the identity of its values: agents of a phase are shown the same objects (one
+    dict of last catches for every fisher), and all of them are alive while the phase is built, so equal keys
+    mean equal states; a state built afresh for each agent only costs its own rendering.
+    """
+
+    def __init__(self, model: SocietyModel) -> None:
+        self.model = model
+        self._conversation: list[str] | None = None
+        self._systems: dict[int, str] = {}
+        self._schemas: dict[int, str] = {}
+        self._shared: dict[tuple, str] = {}
+
+    def system(self, policy: LLMPolicy) -> str:
+        if id(policy) not in self._systems:
+            self._systems[id(policy)] = policy.system_prompt()
+        return self._systems[id(policy)]
+
+    def schema_text(self, json_schema: dict[str, Any]) -> str:
+        if id(json_schema) not in self._schemas:
+            self._schemas[id(json_schema)] = schema_json(json_schema)
+        return self._schemas[id(json_schema)]
+
+    def conversation(self) -> list[str]:
+        """In a complete network every message of the step reached every other agent, so the step's messages are
+        public state, shown once in the shared part (``agent 3: ...`` lines, from the message events). Elsewhere
+        none: each agent's own part lists what it received."""
+        if self._conversation is None:
+            self._conversation = []
+            if self.model.spec.network.kind == "complete":
+                step, said = self.model.steps, []
+                for event in reversed(self.model.events):
+                    if event.step != step:
+                        break
+                    if event.kind == "message":
+                        said.append(f"agent {event.agent_id}: {event.detail}")
+                self._conversation = said[::-1]
+        return self._conversation
+
+    def shared(self, policy: LLMPolicy, decision: Decision) -> str:
+        """The ``shared`` template: the phase's instruction, the public state, the step's conversation."""
+        public = decision.observation.public
+        key = (id(policy), *((name, id(value)) for name, value in public.items()))
+        if key not in self._shared:
+            values = {"instruction": policy.instruction(decision), "public": state_json(public),
+                      "conversation": render_conversation(self.conversation())}
+            self._shared[key] = policy.templates.render("shared", values, tidy=True)
+        return self._shared[key]
+
+
 @POLICIES.register("llm")
 class LLMPolicy(Policy):
     """Decides by asking the scenario's LLM, with prompts built from this group's templates and persona."""
@@ -76,6 +130,7 @@ class LLMPolicy(Policy):
     def __init__(self, model: SocietyModel, params: LLMPolicyParams, group: GroupSpec) -> None:
         super().__init__(model, params, group)
         self.templates = PromptTemplates.load(model.spec.environment.kind, params.templates)
+        self._own_shows_schema = "schema" in self.templates.template("own")[0].get_identifiers()
         self._rounds: dict[tuple[int, str], int] = {}
         self._summarised: dict[int, int] = {}
 
@@ -103,23 +158,27 @@ class LLMPolicy(Policy):
             text = f"{self.templates.render('universalization', values)}\n{text}"
         return text
 
-    def question(self, decision: Decision, round_: int, system: str, schema_texts: dict[int, str]) -> Question:
-        """The question for ``decision``: shared prefix first, then this agent's memory, observation and messages."""
+    def question(self, decision: Decision, round_: int, chats: PhaseChats) -> Question:
+        """The question for ``decision``: what the phase shares first, then this agent's own part."""
         agent, obs = decision.agent, decision.observation
         json_schema = decision.json_schema()
-        if id(json_schema) not in schema_texts:  # most agents of a phase share one schema: render it once
-            schema_texts[id(json_schema)] = schema_json(json_schema)
-        parts = ChatParts(
-            templates=self.templates,
-            system=system,
-            agent_id=agent.unique_id,
-            summary=agent.memory.summary,
-            memory=tuple(agent.memory.entries),
-            observation=observation_json(agent.unique_id, obs.public, obs.private),
-            messages=tuple(obs.messages),
-            instruction=self.instruction(decision),
-            schema=schema_texts[id(json_schema)],
-        )
+        common = {"agent_id": agent.unique_id, "summary": agent.memory.summary,
+                  "memory": tuple(agent.memory.entries), "messages": tuple(obs.messages)}
+        if self.model.spec.llm.prompt_layout == "agent_first":
+            values = {
+                "observation": observation_json(agent.unique_id, obs.public, obs.private),
+                "instruction": self.instruction(decision),
+                "schema": chats.schema_text(json_schema),
+            }
+            parts = ChatParts(self.templates, chats.system(self), template="user", values=values, **common)
+        else:
+            values = {"private": state_json(obs.private)}
+            if self._own_shows_schema:  # not by default: the structured output enforces it (docs/llm_agents.md)
+                values["schema"] = chats.schema_text(json_schema)
+            if chats.conversation():  # what it received is in the shared part already
+                common.update(messages=(), no_messages="")
+            parts = ChatParts(self.templates, chats.system(self), template="own", values=values,
+                              shared=chats.shared(self, decision), **common)
         return Question(
             purpose="decision", step=obs.step, phase=decision.phase, schema=decision.schema,
             json_schema=json_schema, prompt=parts,
@@ -157,13 +216,11 @@ class LLMPolicy(Policy):
         step, phase = pairs[0][1].observation.step, pairs[0][1].phase
         summarise_due_memories(model.asker, [(p, d.agent) for p, d in pairs], step)
         rounds: dict[int, int] = {}
-        systems: dict[int, str] = {}
         for policy, _ in pairs:
             if id(policy) not in rounds:
                 rounds[id(policy)] = policy.next_round(step, phase)
-                systems[id(policy)] = policy.system_prompt()
-        schema_texts: dict[int, str] = {}
-        return [p.question(d, rounds[id(p)], systems[id(p)], schema_texts) for p, d in pairs]
+        chats = PhaseChats(model)
+        return [p.question(d, rounds[id(p)], chats) for p, d in pairs]
 
     @classmethod
     def decide_all(cls, batch: list[tuple[Policy, Decision]]) -> list[BaseModel]:

@@ -1,10 +1,18 @@
 """An LLM agent's chat: its parts, rendered with the group's templates and fitted into the model's context window.
 
-Every chat is ordered so that vLLM's prefix cache can reuse its common part across agents:
+Every chat is ordered so that vLLM's prefix cache can reuse what the agents of a phase share (``llm.prompt_layout``
+``shared_first``, the default):
 
     system: the scenario and institution rules (identical bytes for every agent) -> the group's persona
-    user:   the agent's id and memory -> what it observes now (JSON) -> messages received -> the phase's
-            instruction -> the JSON schema of the answer
+    user:   the phase's instruction -> the public state (JSON) -> in a complete network, the step's conversation
+            (every message reached every other agent)   [rendered once per phase: identical bytes across the batch]
+            -> the agent's id -> its memory (oldest first, so it grows by appending) -> its private state (JSON)
+            -> the messages it received (elsewhere than in a complete network)
+
+The answer's JSON schema is not spelled out: vLLM's structured output enforces it, and without its text the
+prompts cost fewer tokens, share more, and were valid as often or more (benchmarks/prompt_cost.py; the ``own``
+template may still name ``$schema``). The layout before it (``agent_first``: id, memory, whole observation,
+messages, instruction, schema) is kept only for the before/after comparison of benchmarks/prompt_cost.py.
 
 The templates themselves, their lookup and the token estimate are the LLM layer's (`sim.llm.prompts`).
 """
@@ -31,23 +39,42 @@ def render_memory(summary: str, entries: Sequence[MemoryEntry]) -> str:
     return "\n".join(lines)
 
 
-def render_messages(messages: Sequence[str]) -> str:
+NO_MESSAGES = "You have received no messages."
+
+
+def render_messages(messages: Sequence[str], empty: str = NO_MESSAGES) -> str:
     if not messages:
-        return "You have received no messages."
+        return empty
     return "\n".join(["Messages you received:", *(f"- {m}" for m in messages)])
 
 
+def render_conversation(lines: Sequence[str]) -> str:
+    """What every agent heard this step (a complete network), as one block of the shared part; empty if nothing."""
+    if not lines:
+        return ""
+    return "\n".join(["What was said to everyone this step:", *(f"- {line}" for line in lines)])
+
+
 def observation_json(agent_id: int, public: Mapping[str, Any], private: Mapping[str, Any]) -> str:
-    """The observation as compact, key-sorted JSON: the same state always gives the same bytes."""
+    """The whole observation as compact, key-sorted JSON (the agent-first layout)."""
     payload = {"you": agent_id, "public": dict(public), "private": dict(private)}
     return json.dumps(payload, sort_keys=True, separators=(", ", ": "), default=str)
+
+
+def state_json(state: Mapping[str, Any]) -> str:
+    """Public or private state as compact, key-sorted JSON: the same state always gives the same bytes."""
+    return json.dumps(dict(state), sort_keys=True, separators=(", ", ": "), default=str)
 
 
 @dataclass(frozen=True)
 class ChatParts:
     """The pieces of one agent's chat before they are fitted into the context window (a `sim.llm.prompts.Prompt`).
 
-    ``memory`` is oldest first; ``messages`` in the order they arrived.
+    The user message is ``shared`` (the start the whole phase shares, rendered once for it; empty in the
+    agent-first layout), then ``template`` rendered with ``values`` and the agent's id, memory and messages:
+    ``own`` for a decision, ``user`` for a decision in the agent-first layout, ``summary`` for a memory summary.
+    ``memory`` is oldest first; ``messages`` in the order they arrived (``no_messages`` is said when there are
+    none: nothing, where the shared part already lists every message of the step).
     """
 
     templates: PromptTemplates
@@ -55,28 +82,27 @@ class ChatParts:
     agent_id: int
     summary: str
     memory: tuple[MemoryEntry, ...]
-    observation: str
     messages: tuple[str, ...]
-    instruction: str
-    schema: str
-    template: str = "user"
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    template: str
+    values: Mapping[str, Any] = field(default_factory=dict)
+    shared: str = ""
+    no_messages: str = NO_MESSAGES
 
     def fit(self, budget: ContextBudget) -> tuple[str, str]:
         return fit_to_context(self, budget)
 
-    def user(self) -> str:
-        """The user message from ``template`` (``user`` for decisions, ``summary`` for memory summaries)."""
+    def own(self) -> str:
+        """The agent's own part of the user message."""
         values = {
-            **self.extra,
+            **self.values,
             "agent_id": self.agent_id,
             "memory": render_memory(self.summary, self.memory),
-            "observation": self.observation,
-            "messages": render_messages(self.messages),
-            "instruction": self.instruction,
-            "schema": self.schema,
+            "messages": render_messages(self.messages, self.no_messages),
         }
-        return self.templates.render(self.template, values)
+        return self.templates.render(self.template, values, tidy=self.template == "own")
+
+    def user(self) -> str:
+        return f"{self.shared}\n\n{self.own()}" if self.shared else self.own()
 
 
 def fit_to_context(parts: ChatParts, budget: ContextBudget) -> tuple[str, str]:
@@ -88,26 +114,33 @@ def fit_to_context(parts: ChatParts, budget: ContextBudget) -> tuple[str, str]:
     and that is a `UserError` naming the numbers.
     """
     limit = budget.prompt_tokens
-    fixed = estimate_tokens(parts.system)
+    fixed = estimate_tokens(parts.system) + (estimate_tokens(parts.shared) + 2 if parts.shared else 0)
 
-    def fits(candidate: ChatParts) -> bool:
-        return fixed + estimate_tokens(candidate.user()) <= limit
+    def fitted(candidate: ChatParts) -> str | None:
+        """The candidate's own part if the whole chat fits, else None (each candidate is rendered once)."""
+        own = candidate.own()
+        return own if fixed + estimate_tokens(own) <= limit else None
 
-    if fits(parts):
-        return parts.system, parts.user()
+    def chat(own: str) -> tuple[str, str]:
+        return parts.system, f"{parts.shared}\n\n{own}" if parts.shared else own
+
+    if (own := fitted(parts)) is not None:
+        return chat(own)
     bare = replace(parts, memory=(), messages=(), summary="")
-    if not fits(bare):
-        need = fixed + estimate_tokens(bare.user())
+    if fitted(bare) is None:
+        need = fixed + estimate_tokens(bare.own())
         what = f"the LLM prompt of agent {parts.agent_id} before any memory or message"
         raise UserError(too_small(need, budget, what))
-    trimmed = parts
-    while trimmed.memory and not fits(trimmed):
+    trimmed, own = parts, None
+    while own is None and trimmed.memory:
         trimmed = replace(trimmed, memory=trimmed.memory[1:])
-    while trimmed.messages and not fits(trimmed):
+        own = fitted(trimmed)
+    while own is None and trimmed.messages:
         trimmed = replace(trimmed, messages=trimmed.messages[1:])
-    if not fits(trimmed):
-        trimmed = _cut_summary(trimmed, fits)
-    return trimmed.system, trimmed.user()
+        own = fitted(trimmed)
+    if own is None:
+        own = _cut_summary(trimmed, lambda candidate: fitted(candidate) is not None).own()
+    return chat(own)
 
 
 def _cut_summary(parts: ChatParts, fits: Callable[[ChatParts], bool]) -> ChatParts:

@@ -154,7 +154,7 @@ class Asker:
         """One batch of (prepared question, sample index), then one batch of re-asks, then fallbacks."""
         if not items:
             return []
-        replies = self.client.chat([self._request(p, sample) for p, sample in items])
+        replies = self.client.chat(self._requests(items))
         answers: list[Answer] = []
         errors: dict[int, str] = {}
         for i, ((p, _), reply) in enumerate(zip(items, replies, strict=True)):
@@ -166,7 +166,7 @@ class Asker:
                 errors[i] = error
             answers.append(Answer(value, reply.text, invalid=value is None))
         again = [i for i in errors if items[i][0].question.reask]
-        reasks = [self._request(*items[i], attempt=1, error=errors[i]) for i in again]
+        reasks = self._requests([items[i] for i in again], attempt=1, errors=[errors[i] for i in again])
         retried: dict[int, ChatReply] = dict(zip(again, self.client.chat(reasks) if reasks else [], strict=True))
         for i in errors:
             question = items[i][0].question
@@ -189,17 +189,36 @@ class Asker:
         system, user = question.prompt.fit(self.budget(sampling))
         return _Pending(question, sampling, system, user)
 
-    def _request(self, pending: _Pending, sample: int, attempt: int = 0, error: str = "") -> ChatRequest:
-        """The one place a run's chat requests are built."""
-        q = pending.question
-        user = f"{pending.user}\n\n{REASK_NOTE.format(error=error)}" if attempt else pending.user
-        return ChatRequest(
-            messages=({"role": "system", "content": pending.system}, {"role": "user", "content": user}),
-            seed=derive_seed(self.run_seed, q.step, q.phase, q.purpose, q.key, attempt, q.round) + sample,
-            schema=q.json_schema if q.json_schema is not None else json_schema_of(q.schema),
-            sampling=pending.sampling,
-            tag=tag(q, attempt, sample),
-        )
+    def _requests(
+        self, items: list[tuple[_Pending, int]], attempt: int = 0, errors: list[str] | None = None
+    ) -> list[ChatRequest]:
+        """The one place a run's chat requests are built.
+
+        Identical requests of the batch (the k samples of a question; questions whose chats are the same bytes,
+        such as verdicts on the same evidence) get consecutive seeds from the first one's: the seeds vLLM gives
+        the children of one request with ``n`` samples, so `LLMClient` may send them as one, and every reply is
+        the same either way.
+        """
+        requests = []
+        first: dict[tuple, tuple[int, int]] = {}  # identical chat -> (its first seed, requests so far)
+        for index, (pending, _) in enumerate(items):
+            q = pending.question
+            note = REASK_NOTE.format(error=errors[index]) if errors else ""
+            user = f"{pending.user}\n\n{note}" if note else pending.user
+            schema = q.json_schema if q.json_schema is not None else json_schema_of(q.schema)
+            same = (pending.system, user, id(schema), pending.sampling)
+            if same in first and first[same][1] < SEED_SPAN:
+                seed, count = first[same]
+                first[same] = (seed, count + 1)
+                seed += count
+            else:  # the first of its kind (or the first after SEED_SPAN of them: a new run of seeds)
+                seed = derive_seed(self.run_seed, q.step, q.phase, q.purpose, q.key, attempt, q.round)
+                first[same] = (seed, 1)
+            requests.append(ChatRequest(
+                messages=({"role": "system", "content": pending.system}, {"role": "user", "content": user}),
+                seed=seed, schema=schema, sampling=pending.sampling, tag=tag(q, attempt, items[index][1]),
+            ))
+        return requests
 
 
 def tag(question: Question, attempt: int = 0, sample: int = 0) -> dict[str, Any]:

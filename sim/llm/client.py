@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from sim.errors import UserError
@@ -20,6 +21,9 @@ class LLMClient:
     """Backend + cache + accounting.
 
     Token counts and ``llm_seconds`` are what the backend computed in this process; cache hits cost none.
+    With ``dedup`` (``llm.dedup``), misses that differ only in their seeds, and whose seeds follow each other,
+    go to a backend that ``supports_samples`` as one request with ``n`` samples: vLLM seeds its i-th child
+    ``seed + i``, so each still gets the reply it would have had alone, and its own cache row.
     ``on_progress(done, total)``, when set (a dashboard, a progress bar), is called for every batch: when it
     starts (``done`` = the replies the cache already had), and when all ``total`` replies are in.
     """
@@ -30,8 +34,10 @@ class LLMClient:
         cache: ReplyCache | None = None,
         transcript: TranscriptSink | None = None,
         backend_name: str = "",
+        dedup: bool = True,
     ) -> None:
         self.backend = backend
+        self.dedup = dedup
         self.cache = cache
         self.transcript = transcript
         self.backend_name = backend_name or type(backend).__name__
@@ -41,6 +47,7 @@ class LLMClient:
         self.completion_tokens = 0
         self.llm_seconds = 0.0
         self.batches = 0
+        self.backend_requests = 0
         self.on_progress: ProgressHook | None = None
 
     @property
@@ -60,7 +67,7 @@ class LLMClient:
         self._progress(hits, len(requests))
         pending = self._unique_misses(requests, replies)
         if pending:
-            fresh = self._ask_backend([requests[i[0]] for i in pending])
+            fresh = self._generate([requests[i[0]] for i in pending])
             for positions, reply in zip(pending, fresh, strict=True):
                 for i in positions:
                     replies[i] = reply
@@ -83,12 +90,33 @@ class LLMClient:
                 groups.setdefault(request.cache_key(self.model), []).append(i)
         return list(groups.values())
 
-    def _ask_backend(self, batch: list[ChatRequest]) -> list[ChatReply]:
+    def _generate(self, batch: list[ChatRequest]) -> list[ChatReply]:
+        """Replies to distinct requests, in order; with dedup, runs of seeds of one prompt as one request each."""
+        if self.dedup and getattr(self.backend, "supports_samples", False):
+            runs = self._seed_runs(batch)
+        else:
+            runs = [[i] for i in range(len(batch))]
+        sent = [batch[run[0]] if len(run) == 1 else replace(batch[run[0]], n=len(run)) for run in runs]
+        replies: list[ChatReply | None] = [None] * len(batch)
+
+        def unpack(pairs: list[tuple[int, ChatReply]]) -> None:
+            """Each run's replies to its requests (a request with n samples answers with n), then stored."""
+            answered = []
+            for index, reply in pairs:
+                run = runs[index]
+                samples = (reply,) if len(run) == 1 else reply.samples
+                if len(samples) != len(run):
+                    raise LLMError(f"backend {self.backend_name} returned {len(samples)} samples for n={len(run)}")
+                for position, sample in zip(run, samples, strict=True):
+                    replies[position] = sample
+                    answered.append((batch[position], sample))
+            self._store(answered)
+
         start = time.perf_counter()
         try:
-            fresh = self.backend.generate(batch)
+            fresh = self.backend.generate(sent)
         except LLMError as err:
-            self._store([(batch[i], reply) for i, reply in sorted(err.partial.items())])
+            unpack(sorted(err.partial.items()))
             err.cache = str(self.cache.path) if self.cache is not None else None
             raise
         except UserError:
@@ -98,10 +126,30 @@ class LLMClient:
         finally:
             self.llm_seconds += time.perf_counter() - start
             self.batches += 1
-        if len(fresh) != len(batch):
-            raise LLMError(f"backend {self.backend_name} returned {len(fresh)} replies for {len(batch)} requests")
-        self._store(list(zip(batch, fresh, strict=True)))
-        return fresh
+            self.backend_requests += len(sent)
+        if len(fresh) != len(sent):
+            raise LLMError(f"backend {self.backend_name} returned {len(fresh)} replies for {len(sent)} requests")
+        unpack(list(enumerate(fresh)))
+        return [r for r in replies if r is not None]
+
+    def _seed_runs(self, batch: list[ChatRequest]) -> list[list[int]]:
+        """Positions grouped into runs of one prompt whose seeds follow each other (each run in seed order),
+        the runs in the order of their first request."""
+        by_prompt: dict[str, list[int]] = {}
+        for i, request in enumerate(batch):
+            by_prompt.setdefault(request.prompt_key(self.model), []).append(i)
+        runs: list[list[int]] = []
+        for members in by_prompt.values():
+            members.sort(key=lambda i: batch[i].seed)
+            run = [members[0]]
+            for i in members[1:]:
+                if batch[i].seed == batch[run[-1]].seed + 1:
+                    run.append(i)
+                else:
+                    runs.append(run)
+                    run = [i]
+            runs.append(run)
+        return sorted(runs, key=min)
 
     def _store(self, pairs: list[tuple[ChatRequest, ChatReply]]) -> None:
         for _, reply in pairs:
@@ -119,6 +167,7 @@ class LLMClient:
             "requests": self.requests,
             "cache_hits": self.cache_hits,
             "batches": self.batches,
+            "backend_requests": self.backend_requests,
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "llm_seconds": round(self.llm_seconds, 3),
@@ -161,8 +210,9 @@ def transcript_record(request: ChatRequest, reply: ChatReply) -> dict[str, Any]:
 class LazyBackend:
     """Builds the real backend on the first batch that needs it, so a fully cached rerun never starts an engine."""
 
-    def __init__(self, model: str, build: Callable[[], Backend]) -> None:
+    def __init__(self, model: str, build: Callable[[], Backend], supports_samples: bool = False) -> None:
         self.model = model
+        self.supports_samples = supports_samples
         self._build = build
         self._backend: Backend | None = None
 
@@ -213,8 +263,8 @@ def make_client(
             retries=config.retries,
         )
     else:
-        backend = LazyBackend(config.model, lambda: _vllm_backend(config))
-    return LLMClient(backend, cache, transcript, backend_name)
+        backend = LazyBackend(config.model, lambda: _vllm_backend(config), supports_samples=True)
+    return LLMClient(backend, cache, transcript, backend_name, dedup=config.dedup)
 
 
 def _vllm_backend(config: LLMConfig) -> Backend:

@@ -63,6 +63,17 @@ class LLMConfig(BaseModel):
     kv_cache_gib: float = Field(
         2.0, gt=0, description="KV cache size in GiB for the CPU backend (VLLM_CPU_KVCACHE_SPACE)."
     )
+    prompt_layout: Literal["shared_first", "agent_first"] = Field(
+        "shared_first",
+        description="shared_first: what a phase's agents share (rules, persona, instruction, public state, schema) "
+        "comes first, so vLLM's prefix cache reuses it, and each agent's own part last. agent_first: the layout "
+        "before it (agent id, memory, observation first), kept only for benchmarks/prompt_cost.py's comparison.",
+    )
+    dedup: bool = Field(
+        True,
+        description="Send requests of a batch that differ only in their (consecutive) seeds as one request with n "
+        "samples; replies, cache rows and tables are the same either way.",
+    )
     max_model_len: int = Field(
         2048, gt=0, description="Longest prompt + reply in tokens (SmolLM2 supports up to 8192)."
     )

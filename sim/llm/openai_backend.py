@@ -8,6 +8,7 @@ import concurrent.futures
 import random
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -50,9 +51,13 @@ class OpenAIBackend:
 
     Each server batches concurrent requests itself (vLLM's continuous batching), so one batch of the simulation
     becomes up to ``max_concurrency`` requests in flight per server. Structured outputs use vLLM's
-    ``structured_outputs`` request field. With several servers, a `PrefixRouter` picks each request's server
-    (prefix affinity, balance) and a request whose server fails goes to the next one (`sim.llm.routing`).
+    ``structured_outputs`` request field; a request with ``n`` > 1 asks for ``n`` choices (vLLM seeds the i-th
+    ``seed + i``) and each choice's token ids, to count its tokens. With several servers, a `PrefixRouter` picks
+    each request's server (prefix affinity, balance) and a request whose server fails goes to the next one
+    (`sim.llm.routing`).
     """
+
+    supports_samples = True
 
     def __init__(
         self,
@@ -162,26 +167,34 @@ class OpenAIBackend:
         }
         if request.schema is not None:
             body["structured_outputs"] = {"json": request.schema}
+        if request.n > 1:
+            body.update(n=request.n, return_token_ids=True)
         return body
 
     @staticmethod
     def _parse(response: httpx.Response, latency_s: float) -> ChatReply:
+        """One reply; with several choices (``n`` > 1) their replies in ``samples``, in index order."""
         try:
             data = response.json()
-            choice = data["choices"][0]
-            text = choice["message"]["content"]
+            choices = sorted(data["choices"], key=lambda c: c.get("index", 0))
+            texts = [c["message"]["content"] for c in choices]
             usage = data.get("usage") or {}
-        except (ValueError, KeyError, IndexError, TypeError) as err:
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as err:
             raise _Retryable(f"not a chat completion: {response.text[:200]!r}") from err
-        if not isinstance(text, str):
-            raise _Retryable(f"reply content is not text: {text!r}")
-        return ChatReply(
-            text=text,
-            prompt_tokens=int(usage.get("prompt_tokens") or 0),
-            completion_tokens=int(usage.get("completion_tokens") or 0),
-            latency_s=latency_s,
-            finish_reason=choice.get("finish_reason") or "stop",
+        if not texts or not all(isinstance(t, str) for t in texts):
+            raise _Retryable(f"reply content is not text: {texts!r}")
+        total = int(usage.get("completion_tokens") or 0)  # of all choices together
+        samples = tuple(
+            ChatReply(
+                text=text,
+                prompt_tokens=int(usage.get("prompt_tokens") or 0),
+                completion_tokens=len(choice["token_ids"]) if choice.get("token_ids") else total // len(choices),
+                latency_s=latency_s,
+                finish_reason=choice.get("finish_reason") or "stop",
+            )
+            for choice, text in zip(choices, texts, strict=True)
         )
+        return samples[0] if len(samples) == 1 else replace(samples[0], samples=samples)
 
     def prefix_cache_counters(self) -> tuple[float, float] | None:
         """(hit tokens, queried tokens) of the servers' prefix caches, summed over their /metrics.

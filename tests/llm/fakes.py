@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -14,31 +15,48 @@ from sim.llm.types import ChatReply, ChatRequest
 
 
 class FakeBackend:
-    """Answers ``echo:<last message>:<seed>`` and remembers every batch it was sent."""
+    """Answers ``echo:<last message>:<seed>`` and remembers every batch it was sent.
 
-    def __init__(self, model: str = "fake-model") -> None:
+    With ``samples=True`` it answers a request with ``n`` > 1 as vLLM does: ``n`` replies, seeded seed + i.
+    """
+
+    def __init__(self, model: str = "fake-model", samples: bool = False) -> None:
         self.model = model
+        self.supports_samples = samples
         self.batches: list[list[ChatRequest]] = []
         self.closed = False
 
     def generate(self, requests: list[ChatRequest]) -> list[ChatReply]:
         self.batches.append(list(requests))
-        return [
-            ChatReply(f"echo:{r.messages[-1]['content']}:{r.seed}", prompt_tokens=10, completion_tokens=3)
-            for r in requests
-        ]
+        replies = []
+        for r in requests:
+            samples = tuple(
+                ChatReply(f"echo:{r.messages[-1]['content']}:{r.seed + i}", prompt_tokens=10, completion_tokens=3)
+                for i in range(r.n)
+            )
+            replies.append(samples[0] if r.n == 1 else replace(samples[0], samples=samples))
+        return replies
 
     def close(self) -> None:
         self.closed = True
 
 
-def chat_completion(text: str) -> dict[str, Any]:
-    """A well-formed OpenAI chat completion body."""
+def chat_completion(text: str, *more: str) -> dict[str, Any]:
+    """A well-formed OpenAI chat completion body; with ``more`` texts, one choice each (choice i has i + 2 token
+    ids, listed in reverse order to check the client sorts them by index)."""
+    choices = [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]
+    if more:
+        choices = [
+            {"index": i, "message": {"role": "assistant", "content": t}, "finish_reason": "stop",
+             "token_ids": list(range(i + 2))}
+            for i, t in enumerate((text, *more))
+        ][::-1]
+    completion = sum(len(c.get("token_ids", [0, 0])) for c in choices)
     return {
         "id": "fake",
         "object": "chat.completion",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9},
+        "choices": choices,
+        "usage": {"prompt_tokens": 7, "completion_tokens": completion, "total_tokens": 7 + completion},
     }
 
 
@@ -46,9 +64,10 @@ class FakeChatServer:
     """A broken OpenAI-compatible server on 127.0.0.1, for exercising retries and error messages.
 
     ``script`` is consumed one entry per request: "ok" (a valid reply: ``answer(body)``, by default the
-    request's seed), "500", "400", "garbage" (200 with a body that is not JSON), "drop" (close the connection
-    without answering), "hang" (answer nothing for ``hang_s`` seconds, then drop). When the script runs out,
-    ``default`` applies. ``/metrics`` serves fixed prefix-cache counters.
+    request's seed; with ``n`` in the body, ``n`` choices answering seed + i, as vLLM seeds them), "500", "400",
+    "garbage" (200 with a body that is not JSON), "drop" (close the connection without answering), "hang"
+    (answer nothing for ``hang_s`` seconds, then drop). When the script runs out, ``default`` applies.
+    ``/metrics`` serves fixed prefix-cache counters.
     """
 
     def __init__(
@@ -101,7 +120,8 @@ class FakeChatServer:
                 elif action == "garbage":
                     self._send(200, b"<html>surprise</html>", "text/html")
                 else:
-                    reply = json.dumps(chat_completion(fake.answer(body))).encode()
+                    texts = [fake.answer({**body, "seed": body["seed"] + i}) for i in range(body.get("n", 1))]
+                    reply = json.dumps(chat_completion(*texts)).encode()
                     self._send(200, reply, "application/json")
 
             def _send(self, status: int, payload: bytes, kind: str) -> None:

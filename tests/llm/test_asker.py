@@ -8,16 +8,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
-from sim.llm.asker import TAG_FIELDS, Asker, Question
+from sim.llm.asker import TAG_FIELDS, Answer, Asker, Question
+from sim.llm.client import LLMClient
 from sim.llm.config import LLMConfig, SamplingOverrides
 from sim.llm.prompts import ContextBudget, FixedPrompt
-from sim.llm.types import ChatRequest
+from sim.llm.types import ChatRequest, derive_seed
 from sim.runner import run
 from sim.scenario import load_scenario
 from sim.transcript import read_transcript, show
 from tests.fake_llm import FakeLLMClient
+from tests.llm.fakes import FakeBackend
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ROOT / "scenarios"
@@ -45,6 +47,21 @@ def fill(request: ChatRequest) -> str:
 
 class Choice(BaseModel):
     pick: int = Field(ge=0, le=3)
+
+
+class Echo(BaseModel):
+    """Reads FakeBackend's non-JSON echo: any text is valid."""
+
+    text: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _wrap(cls, data: Any) -> Any:
+        return {"text": data} if isinstance(data, str | bytes) else data
+
+    @classmethod
+    def model_validate_json(cls, text: str | bytes, **_: Any) -> Echo:
+        return cls(text=text if isinstance(text, str) else text.decode())
 
 
 def question(agent: int, **extra: Any) -> Question:
@@ -119,6 +136,26 @@ def test_each_sample_is_reasked_and_falls_back_on_its_own():
     assert [r.tag["sample"] for r in client.sent[1]] == [1] and client.sent[1][0].tag["attempt"] == 1
     with pytest.raises(ValueError, match="at least 1"):
         Asker(client, LLMConfig(), 0).sample([question(1)], k=0)
+
+
+def test_identical_questions_get_consecutive_seeds_and_the_same_answers_with_dedup_on_or_off():
+    def run_with(dedup: bool) -> tuple[list[Answer], FakeBackend]:
+        backend = FakeBackend(samples=True)
+        client = LLMClient(backend, dedup=dedup)
+        same = [Question(purpose="verdict", step=2, phase="verdict", schema=Echo, prompt=FixedPrompt("judge", "{}"),
+                         about=(a, a + 10)) for a in (1, 2, 3)]
+        other = Question(purpose="verdict", step=2, phase="verdict", schema=Echo, prompt=FixedPrompt("judge", "[]"),
+                         about=(4, 14))
+        return Asker(client, LLMConfig(), 9).ask([*same[:2], other, same[2]]), backend
+
+    on, merged = run_with(True)
+    off, plain = run_with(False)
+    seeds = [r.seed for r in plain.batches[0]]
+    first = derive_seed(9, 2, "verdict", "verdict", 1)
+    assert seeds == [first, first + 1, derive_seed(9, 2, "verdict", "verdict", 4), first + 2]
+    assert [(r.seed, r.n) for r in merged.batches[0]] == [(first, 3), (seeds[2], 1)]
+    assert [a.value for a in on] == [a.value for a in off]
+    assert [a.value.text for a in on] == [f"echo:{{}}:{s}" if s != seeds[2] else f"echo:[]:{s}" for s in seeds]
 
 
 def test_a_prompt_too_long_for_the_context_says_which_setting_to_raise():

@@ -51,6 +51,32 @@ def test_identical_requests_in_a_batch_are_generated_once() -> None:
     assert len(backend.batches[0]) == 2
 
 
+def test_requests_differing_only_in_consecutive_seeds_go_as_one_request_with_n_samples(tmp_path: Path) -> None:
+    def batch() -> list[ChatRequest]:
+        return [ask("q", 10), ask("other", 13), ask("q", 12), ask("q", 11), ask("q", 20), ask("q", 11)]
+
+    merged, plain = FakeBackend(samples=True), FakeBackend(samples=True)
+    on = LLMClient(merged, ReplyCache(tmp_path / "on.sqlite"))
+    off = LLMClient(plain, ReplyCache(tmp_path / "off.sqlite"), dedup=False)
+    replies = on.chat(batch())
+    assert [(r.messages[-1]["content"], r.seed, r.n) for r in merged.batches[0]] == [
+        ("q", 10, 3), ("other", 13, 1), ("q", 20, 1)
+    ]
+    assert [r.text for r in replies] == [r.text for r in off.chat(batch())]
+    assert [r.text for r in replies] == ["echo:q:10", "echo:other:13", "echo:q:12", "echo:q:11", "echo:q:20",
+                                         "echo:q:11"]
+    assert [len(b) for b in plain.batches] == [5] and (on.backend_requests, off.backend_requests) == (3, 5)
+    assert (on.prompt_tokens, on.completion_tokens) == (off.prompt_tokens, off.completion_tokens) == (50, 15)
+    cached = on.cache.get_many("fake-model", batch())  # every request has its own row
+    assert [r.text for r in cached] == [r.text for r in replies]
+
+
+def test_a_backend_without_samples_gets_one_request_per_seed() -> None:
+    backend = FakeBackend()
+    LLMClient(backend).chat([ask("q", 1), ask("q", 2)])
+    assert [r.n for r in backend.batches[0]] == [1, 1]
+
+
 def test_the_progress_hook_hears_each_batch_start_with_its_cache_hits_and_its_end(tmp_path: Path) -> None:
     client = LLMClient(FakeBackend(), ReplyCache(tmp_path / "c.sqlite"))
     heard: list[tuple[int, int]] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 
@@ -44,6 +45,16 @@ def test_sends_sampling_seed_and_schema_as_vllm_expects() -> None:
         }
     ]
     assert (reply.text, reply.prompt_tokens, reply.completion_tokens, reply.finish_reason) == ("seed=5", 7, 2, "stop")
+
+
+def test_a_request_with_n_samples_asks_for_n_choices_and_their_token_ids() -> None:
+    with FakeChatServer().running() as server:
+        [reply] = backend(server.url).generate([replace(ask(5), n=3)])
+    assert server.bodies[0]["n"] == 3 and server.bodies[0]["return_token_ids"] is True
+    assert [(s.text, s.completion_tokens, s.prompt_tokens) for s in reply.samples] == [
+        ("seed=5", 2, 7), ("seed=6", 3, 7), ("seed=7", 4, 7)
+    ]
+    assert reply.text == "seed=5" and "n" not in OpenAIBackend(server.url, "m").body(ask(5))
 
 
 def test_replies_come_back_in_request_order_under_bounded_concurrency() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from sim.llm.cache import ReplyCache
@@ -12,6 +13,8 @@ from sim.llm.client import LLMClient, make_client
 from sim.llm.config import LLMConfig
 from sim.llm.openai_backend import OpenAIBackend
 from sim.llm.types import Sampling
+from sim.runner import simulate
+from sim.scenario import Scenario, scenario_from_dict
 from tests.llm.agent_prompts import Catch, fisher_requests
 
 pytestmark = [pytest.mark.llm, pytest.mark.slow]
@@ -79,3 +82,44 @@ def test_server_survives_64_concurrent_seeded_requests_and_reports_prefix_cache(
     stats = client.stats()
     assert stats["requests"] == 64 and stats["prompt_tokens"] > 64 * 100
     assert stats["prefix_cache_hit_rate"] > 0.5
+
+
+def court_market(steps: int = 6) -> Scenario:
+    """Rule-based principals and literal contractors; only the court's judge is the LLM, and verdicts on the
+    same evidence (same state, same shortfall) are identical chats."""
+    return scenario_from_dict({
+        "name": "llm_court", "seed": 4, "steps": steps,
+        "population": [{"name": "principals", "count": 4, "policy": "client"},
+                       {"name": "contractors", "count": 2, "policy": "literal"}],
+        "environment": {"kind": "principal_agent", "completeness": 0.2, "states": 3},
+        "institutions": [{"kind": "court", "judge": "llm", "error_rate": 0.0, "damages_multiplier": 0.3}],
+        "llm": {"temperature": 1.0, "max_tokens": 48},
+    })
+
+
+def test_dedup_on_or_off_gives_bit_identical_tables_and_transcripts(vllm_backend) -> None:
+    results, clients = [], []
+    for dedup in (True, False):
+        records: list[dict] = []
+        client = LLMClient(vllm_backend, transcript=records.append, dedup=dedup)
+        results.append((simulate(court_market(), llm=client, progress=False), records))
+        clients.append(client)
+    (on, on_records), (off, off_records) = results
+    for table in ("model", "agents", "events"):
+        pd.testing.assert_frame_equal(getattr(on, table), getattr(off, table))
+    assert [(r["seed"], r["reply"], r["completion_tokens"]) for r in on_records] == [
+        (r["seed"], r["reply"], r["completion_tokens"]) for r in off_records
+    ]
+    verdicts = len(on_records)
+    assert clients[1].backend_requests == verdicts > clients[0].backend_requests  # n samples were sent
+    assert len({r["reply"] for r in on_records}) > 1
+
+
+def test_server_n_samples_are_the_replies_of_separate_seeded_requests(vllm_server: str) -> None:
+    [base] = fisher_requests(1, run_seed=8)
+    hot = [replace(base, seed=base.seed + i, sampling=Sampling(1.0, 1.0, 64)) for i in range(4)]
+    merged = LLMClient(OpenAIBackend(vllm_server, "smollm2-135m"))
+    separate = LLMClient(OpenAIBackend(vllm_server, "smollm2-135m"), dedup=False)
+    texts = [r.text for r in merged.chat(hot)]
+    assert texts == [r.text for r in separate.chat(hot)]
+    assert (merged.backend_requests, separate.backend_requests) == (1, 4) and len(set(texts)) > 1
