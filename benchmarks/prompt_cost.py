@@ -26,10 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from simulation_efficiency import RecordingBackend  # benchmarks/ is the script's folder
 
 from sim.llm.client import LLMClient
 from sim.llm.prompts import TEMPLATES_DIR
-from sim.llm.types import Backend, ChatReply, ChatRequest
+from sim.llm.types import Backend
 from sim.runner import simulate
 from sim.scenario import Scenario, load_scenario
 
@@ -37,22 +38,6 @@ ROOT = Path(__file__).resolve().parent.parent
 WITH_SCHEMA = "shared_first + schema text"
 LAYOUTS = ("agent_first", "shared_first", WITH_SCHEMA)
 SCHEMA_TEXT = "\n\nAnswer with one JSON object that matches this JSON schema:\n$schema\n"
-
-
-class RecordingBackend:
-    """Passes batches to the engine and keeps a copy of each, in order."""
-
-    def __init__(self, engine: Backend) -> None:
-        self.engine = engine
-        self.model = engine.model
-        self.batches: list[list[ChatRequest]] = []
-
-    def generate(self, requests: list[ChatRequest]) -> list[ChatReply]:
-        self.batches.append(list(requests))
-        return self.engine.generate(requests)
-
-    def close(self) -> None:
-        pass
 
 
 class Engine:

@@ -19,7 +19,7 @@ import argparse
 import time
 
 from sim.llm.client import LLMClient
-from sim.llm.types import ChatReply, ChatRequest
+from sim.llm.types import Backend, ChatReply, ChatRequest
 from sim.llm.vllm_backend import VLLMBackend
 from sim.runner import simulate
 from sim.scenario import Scenario, load_scenario
@@ -28,7 +28,7 @@ from sim.scenario import Scenario, load_scenario
 class RecordingBackend:
     """Passes batches to the engine and keeps a copy of each, in order."""
 
-    def __init__(self, engine: VLLMBackend) -> None:
+    def __init__(self, engine: Backend) -> None:
         self.engine = engine
         self.model = engine.model
         self.batches: list[list[ChatRequest]] = []
