@@ -199,7 +199,7 @@ def llm(agents: int, engine_requests: int | None) -> bool:
                          kv_cache_gib=config.kv_cache_gib, max_model_len=config.max_model_len)
     try:
         engine.generate(fake.batches[0][:2])  # the engine starts on its first batch; not timed
-        engine._llm.reset_prefix_cache()
+        engine.reset_prefix_cache()
         engine_s, asked = 0.0, 0
         for batch in fake.batches:
             part = batch if engine_requests is None else batch[:max(1, engine_requests * len(batch) // sum(sent))]
