@@ -93,7 +93,8 @@ def status(view: View) -> str:
         state = "at the last recorded step" if view.read_only else "finished"
     text = f"step {view.step} of {view.steps} · seed {view.seed} · {state}"
     if view.busy and view.progress.total:
-        text += f" · LLM batch: {view.progress.done}/{view.progress.total} requests answered"
+        batch = f"LLM batch ({view.progress.what})" if view.progress.what else "LLM batch"
+        text += f" · {batch}: {view.progress.done}/{view.progress.total} requests answered"
     return text
 
 

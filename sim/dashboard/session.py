@@ -264,8 +264,8 @@ class LiveSession(Session):
         self._publish(replace(self.view, playing=self._playing, busy=busy, message=message,
                               progress=self._progress, saved=self._last_saved))
 
-    def _on_progress(self, done: int, total: int) -> None:
-        self._progress = Progress(done, total)
+    def _on_progress(self, done: int, total: int, what: str) -> None:
+        self._progress = Progress(done, total, what)
         self._show(self.view.message, busy=True)
 
     def _record(self, record: dict[str, Any]) -> None:

@@ -29,10 +29,12 @@ EVENT_COLUMNS = ["step", "kind", "agent_id", "target_id", "value", "detail"]
 
 @dataclass(frozen=True)
 class Progress:
-    """The LLM batch in flight: requests answered (from the cache, then by the backend), requests in it."""
+    """The LLM batch in flight: requests answered (from the cache, then by the backend), requests in it, and
+    what it is (its phase, e.g. ``act``, or its purpose, e.g. ``summary``)."""
 
     done: int = 0
     total: int = 0
+    what: str = ""
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,15 @@ from sim.llm.errors import LLMError
 from sim.llm.types import Backend, ChatReply, ChatRequest
 
 TranscriptSink = Callable[[dict[str, Any]], None]
-ProgressHook = Callable[[int, int], None]
+ProgressHook = Callable[[int, int, str], None]
+
+
+def batch_label(requests: list[ChatRequest]) -> str:
+    """What a batch is, for progress displays: its decision phases (``act``, ``sanction``) or what its requests
+    are for (``summary``, ``verdict``), in order of first appearance."""
+    labels = (r.tag.get("phase") if r.tag.get("purpose", "decision") == "decision" else r.tag.get("purpose")
+              for r in requests)
+    return ", ".join(dict.fromkeys(str(label) for label in labels if label))
 
 
 class LLMClient:
@@ -24,8 +32,9 @@ class LLMClient:
     With ``dedup`` (``llm.dedup``), misses that differ only in their seeds, and whose seeds follow each other,
     go to a backend that ``supports_samples`` as one request with ``n`` samples: vLLM seeds its i-th child
     ``seed + i``, so each still gets the reply it would have had alone, and its own cache row.
-    ``on_progress(done, total)``, when set (a dashboard, a progress bar), is called for every batch: when it
-    starts (``done`` = the replies the cache already had), and when all ``total`` replies are in.
+    ``on_progress(done, total, what)``, when set (a dashboard, a progress bar), is called for every batch: when it
+    starts (``done`` = the replies the cache already had), and when all ``total`` replies are in; ``what`` names
+    the batch (`batch_label`: its phases, e.g. ``act``, or what it is for, e.g. ``summary``).
     """
 
     def __init__(
@@ -64,7 +73,8 @@ class LLMClient:
         hits = sum(r is not None for r in replies)
         self.requests += len(requests)
         self.cache_hits += hits
-        self._progress(hits, len(requests))
+        what = batch_label(requests)
+        self._progress(hits, len(requests), what)
         pending = self._unique_misses(requests, replies)
         if pending:
             fresh = self._generate([requests[i[0]] for i in pending])
@@ -72,15 +82,15 @@ class LLMClient:
                 for i in positions:
                     replies[i] = reply
         done: list[ChatReply] = [r for r in replies if r is not None]
-        self._progress(len(done), len(requests))
+        self._progress(len(done), len(requests), what)
         if self.transcript is not None:
             for request, reply in zip(requests, done, strict=True):
                 self.transcript(transcript_record(request, reply))
         return done
 
-    def _progress(self, done: int, total: int) -> None:
+    def _progress(self, done: int, total: int, what: str) -> None:
         if self.on_progress is not None:
-            self.on_progress(done, total)
+            self.on_progress(done, total, what)
 
     def _unique_misses(self, requests: list[ChatRequest], replies: list[ChatReply | None]) -> list[list[int]]:
         """Positions of the misses, grouped by cache key so that duplicates cost one generation."""

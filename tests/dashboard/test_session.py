@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from sim.dashboard.app import status
 from sim.dashboard.session import LiveSession, RunSession, Session
-from sim.dashboard.views import MAX_NODES, View, flatten, sample_network
+from sim.dashboard.views import MAX_NODES, Progress, View, flatten, sample_network
 from sim.network import build_network
 from sim.scenario import NetworkSpec, load_scenario
 
@@ -112,18 +114,20 @@ def test_llm_plumbing_with_a_fake_backend(tmp_path: Path) -> None:
     from tests.fake_llm import FakeLLMClient, commons_answer
 
     llm = FakeLLMClient(commons_answer)
-    seen: list[tuple[int, int]] = []
+    seen: list[tuple[int, int, str]] = []
     scenario = load_scenario(SCENARIOS / "commons.yaml", ["steps=2", "talk.rounds=0"])
     session = LiveSession(scenario, llm=llm, out=tmp_path / "run", play_delay=0)
     progress = llm.on_progress
-    llm.on_progress = lambda done, total: (seen.append((done, total)), progress(done, total))
+    llm.on_progress = lambda done, total, what: (seen.append((done, total, what)), progress(done, total, what))
     try:
         session.play()
         view = until(session, lambda v: not v.running and v.saved is not None)
         assert view.step == 2
         exchanges = session.transcript(1)
         assert [r["step"] for r in exchanges] == [1, 2] and all(r["agent"] == 1 for r in exchanges)
-        assert (0, 5) in seen and (5, 5) in seen  # five fishers: before and after each batch
+        assert (0, 5, "act") in seen and (5, 5, "act") in seen  # five fishers: before and after each batch
+        busy = replace(view, running=True, playing=False, busy=True, progress=Progress(2, 5, "act"))
+        assert status(busy).endswith("running a step · LLM batch (act): 2/5 requests answered")
         lines = (tmp_path / "run" / "transcript.jsonl").read_text().splitlines()
         assert len(lines) == 10
     finally:

@@ -79,11 +79,11 @@ def test_a_backend_without_samples_gets_one_request_per_seed() -> None:
 
 def test_the_progress_hook_hears_each_batch_start_with_its_cache_hits_and_its_end(tmp_path: Path) -> None:
     client = LLMClient(FakeBackend(), ReplyCache(tmp_path / "c.sqlite"))
-    heard: list[tuple[int, int]] = []
+    heard: list[tuple[int, int, str]] = []
     client.chat([ask("a")])
-    client.on_progress = lambda done, total: heard.append((done, total))
-    client.chat([ask("a"), ask("b"), ask("c")])
-    assert heard == [(1, 3), (3, 3)]
+    client.on_progress = lambda done, total, what: heard.append((done, total, what))
+    client.chat([ask("a", phase="act"), ask("b", phase="act"), ask("c", phase="act", purpose="summary")])
+    assert heard == [(1, 3, "act, summary"), (3, 3, "act, summary")]
 
 
 def test_transcript_gets_one_record_per_request_with_tag_and_cached_flag(tmp_path: Path) -> None:
