@@ -9,8 +9,7 @@ Names are imported lazily so that ``import sim`` stays fast and never loads vLLM
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from sim.lazy import lazy_exports
 
 _EXPORTS = {
     "load_scenario": "sim.scenario",
@@ -27,8 +26,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'sim' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)

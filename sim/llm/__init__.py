@@ -7,8 +7,7 @@ load the client, its cache or its backends.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from sim.lazy import lazy_exports
 
 _EXPORTS = {
     "ChatReply": "sim.llm.types",
@@ -24,8 +23,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'sim.llm' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)
