@@ -40,5 +40,10 @@ def test_a_signal_swallowed_by_a_finalizer_is_delivered_again(
     parser = argparse.ArgumentParser()
     parser.set_defaults(func=command)
     monkeypatch.setattr(cli, "build_parser", lambda: parser)
-    assert cli.main([]) == status
+    # Ctrl-C as in a terminal: a shell's background job (a CI script's `cmd &`) starts with SIGINT ignored
+    interrupts = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        assert cli.main([]) == status
+    finally:
+        signal.signal(signal.SIGINT, interrupts)
     assert cleaned == ["engine closed"]
