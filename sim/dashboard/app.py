@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import solara
 
 from sim.dashboard.figures import metrics_figure, network_figure, numeric_columns
-from sim.dashboard.views import View
+from sim.dashboard.views import View, status
 from sim.transcript import format_record
 
 if TYPE_CHECKING:
@@ -85,17 +85,6 @@ def Controls(current: Session, view: View) -> None:
             show(view.message.text, classes=[f"alignsim-message-{view.message.level}"])
         if view.saved:
             solara.Text(f"run directory: {view.saved}", classes=["alignsim-saved"])
-
-
-def status(view: View) -> str:
-    state = "playing" if view.playing else ("running a step" if view.busy else "paused")
-    if not view.running:
-        state = "at the last recorded step" if view.read_only else "finished"
-    text = f"step {view.step} of {view.steps} · seed {view.seed} · {state}"
-    if view.busy and view.progress.total:
-        batch = f"LLM batch ({view.progress.what})" if view.progress.what else "LLM batch"
-        text += f" · {batch}: {view.progress.done}/{view.progress.total} requests answered"
-    return text
 
 
 @solara.component

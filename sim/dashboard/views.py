@@ -175,3 +175,15 @@ def headline_png(environment: Environment, model_table: pd.DataFrame, agent_tabl
     figure.savefig(buffer, format="png", dpi=90)
     plt.close(figure)
     return buffer.getvalue()
+
+
+def status(view: View) -> str:
+    """The status line: step, seed, state and, during an LLM batch, what it is and how far it got."""
+    state = "playing" if view.playing else ("running a step" if view.busy else "paused")
+    if not view.running:
+        state = "at the last recorded step" if view.read_only else "finished"
+    text = f"step {view.step} of {view.steps} · seed {view.seed} · {state}"
+    if view.busy and view.progress.total:
+        batch = f"LLM batch ({view.progress.what})" if view.progress.what else "LLM batch"
+        text += f" · {batch}: {view.progress.done}/{view.progress.total} requests answered"
+    return text

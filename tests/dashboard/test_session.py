@@ -11,9 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sim.dashboard.app import status
 from sim.dashboard.session import LiveSession, RunSession, Session
-from sim.dashboard.views import MAX_NODES, Progress, View, flatten, sample_network
+from sim.dashboard.views import MAX_NODES, Progress, View, flatten, sample_network, status
 from sim.network import build_network
 from sim.scenario import NetworkSpec, load_scenario
 
