@@ -2,7 +2,10 @@
 scale work (schemas built once, an implicit complete network, linear observe/enforce/record).
 
 Each case runs a scenario in memory and compares a SHA-256 of every table (its CSV with exact float reprs, and
-its column types) and of the summary with tests/data/table_digests.json. The cases cover every rule-based
+its column types) and of the summary with tests/data/table_digests_py3XX.json, one file per Python version:
+Python 3.12's ``sum()`` of floats is compensated, so some sums differ from 3.11's in their last bits (990.0 for
+989.9999999999998). The 3.11 digests were recorded before the scale work; the 3.12 ones after it, from code
+that still matched the 3.11 digests. The cases cover every rule-based
 scenario, larger populations, every network kind, stranger matching, newcomers, and LLM scenarios answered by
 a scripted fake (talk rounds, punishment by LLM agents). After an intended change of results, record anew:
 ``python -m tests.test_tables_unchanged``.
@@ -23,7 +26,7 @@ from sim.runner import RunResult, simulate
 from sim.scenario import load_scenario
 from tests.fake_llm import FakeLLMClient
 
-DIGESTS = Path(__file__).parent / "data" / "table_digests.json"
+DIGESTS = Path(__file__).parent / "data" / f"table_digests_py{sys.version_info[0]}{sys.version_info[1]}.json"
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 
 PUBLIC_GOODS_40 = ["population.0.count=10", "population.1.count=20", "population.2.count=10", "steps=6"]
@@ -103,6 +106,8 @@ def run_case(name: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_tables_match_the_recorded_digests(name: str) -> None:
+    if not DIGESTS.exists():
+        pytest.skip(f"no digests recorded for this Python ({DIGESTS.name}): python -m tests.test_tables_unchanged")
     recorded = json.loads(DIGESTS.read_text(encoding="utf-8"))[name]
     assert run_case(name) == recorded
 
