@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import time
 
 import pytest
 
-from sim import cli
+from tests.helpers import main_running
 
 
 class SignalsItselfWhenCollected:
@@ -27,23 +26,15 @@ class SignalsItselfWhenCollected:
 def test_a_signal_swallowed_by_a_finalizer_is_delivered_again(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, sig: int, status: int
 ) -> None:
-    cleaned: list[str] = []
+    def body() -> None:
+        SignalsItselfWhenCollected(sig)  # collected at once; its exception can only be "ignored"
+        time.sleep(5)  # where the command would go on if the signal stayed lost
 
-    def command(args: argparse.Namespace) -> int:
-        try:
-            SignalsItselfWhenCollected(sig)  # collected at once; its exception can only be "ignored"
-            time.sleep(5)  # where the command would go on if the signal stayed lost
-            return 0
-        finally:
-            cleaned.append("engine closed")
-
-    parser = argparse.ArgumentParser()
-    parser.set_defaults(func=command)
-    monkeypatch.setattr(cli, "build_parser", lambda: parser)
     # Ctrl-C as in a terminal: a shell's background job (a CI script's `cmd &`) starts with SIGINT ignored
     interrupts = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        assert cli.main([]) == status
+        exit_status, cleaned = main_running(body, monkeypatch)
     finally:
         signal.signal(signal.SIGINT, interrupts)
+    assert exit_status == status
     assert cleaned == ["engine closed"]
