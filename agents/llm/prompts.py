@@ -57,8 +57,7 @@ def render_conversation(lines: Sequence[str]) -> str:
 
 def observation_json(agent_id: int, public: Mapping[str, Any], private: Mapping[str, Any]) -> str:
     """The whole observation as compact, key-sorted JSON (the agent-first layout)."""
-    payload = {"you": agent_id, "public": dict(public), "private": dict(private)}
-    return json.dumps(payload, sort_keys=True, separators=(", ", ": "), default=str)
+    return state_json({"you": agent_id, "public": dict(public), "private": dict(private)})
 
 
 def state_json(state: Mapping[str, Any]) -> str:
@@ -102,7 +101,11 @@ class ChatParts:
         return self.templates.render(self.template, values, tidy=self.template == "own")
 
     def user(self) -> str:
-        return f"{self.shared}\n\n{self.own()}" if self.shared else self.own()
+        return self.user_with(self.own())
+
+    def user_with(self, own: str) -> str:
+        """The user message with ``own`` as the agent's part: the phase's shared start, then ``own``."""
+        return f"{self.shared}\n\n{own}" if self.shared else own
 
 
 def fit_to_context(parts: ChatParts, budget: ContextBudget) -> tuple[str, str]:
@@ -122,7 +125,7 @@ def fit_to_context(parts: ChatParts, budget: ContextBudget) -> tuple[str, str]:
         return own if fixed + estimate_tokens(own) <= limit else None
 
     def chat(own: str) -> tuple[str, str]:
-        return parts.system, f"{parts.shared}\n\n{own}" if parts.shared else own
+        return parts.system, parts.user_with(own)
 
     if (own := fitted(parts)) is not None:
         return chat(own)
