@@ -265,7 +265,7 @@ class SocietyModel(mesa.Model):
         if action is not None and (action.__pydantic_extra__ or any(type(v) not in PLAIN for v in values.values())):
             values = action.model_dump()  # what model_dump gives of plain values is the values themselves
         chosen = ", ".join([f"{k}={v}" for k, v in values.items()])
-        return f"step {self.steps}: you chose {chosen} and earned {reward:g}"
+        return f"you chose {chosen} and earned {reward:g}"
 
     # -- recording -------------------------------------------------------------------------------
     def _model_reporters(self) -> dict[str, Callable[[SocietyModel], Any]]:

@@ -20,15 +20,19 @@ if TYPE_CHECKING:
 
 @dataclass(slots=True)
 class Observation:
-    """What one agent knows when it decides: public state, its private state, and messages received.
+    """What one agent knows when it decides: public state, what its group sees, its private state, and messages
+    received.
 
-    Environments fill ``public`` and ``private``; institutions add their own keys (reputation,
-    rules in force); the talk phase appends to ``messages``.
+    Environments fill ``public``, ``local`` and ``private``; institutions add their own keys (reputation,
+    rules in force); the talk phase appends to ``messages``. ``local`` is what the agent's group in the game (the
+    public goods game's group of four) sees alike: one object for all its members (read it, never change it), so
+    that an LLM prompt renders it once per group and the members' prompts share it as part of their prefix.
     """
 
     agent_id: int
     step: int
     public: dict[str, Any] = field(default_factory=dict)
+    local: dict[str, Any] = field(default_factory=dict)
     private: dict[str, Any] = field(default_factory=dict)
     messages: list[str] = field(default_factory=list)
 

@@ -33,6 +33,10 @@ def own_start(user: str) -> int:
     return user.index("You are agent ")
 
 
+def group_start(user: str) -> int:
+    return user.find("What your group observes") if "What your group observes" in user else own_start(user)
+
+
 def test_within_a_phase_everything_before_the_agents_own_part_is_byte_identical():
     client = FakeLLMClient()
     run(llm_commons(fishers(5), talk=1), client, steps=2)
@@ -40,12 +44,30 @@ def test_within_a_phase_everything_before_the_agents_own_part_is_byte_identical(
     run(load_scenario(SCENARIOS / "public_goods.yaml", ["steps=2"]), pg)
     for batch in [*client.sent, *pg.sent]:
         users = [r.messages[1]["content"] for r in batch]
-        assert len({u[: own_start(u)] for u in users}) == 1, batch[0].tag
+        assert len({u[: group_start(u)] for u in users}) == 1, batch[0].tag
         assert [u[own_start(u):].split("\n")[0] for u in users] == [f"You are agent {r.tag['agent']}." for r in batch]
     act = client.sent[-1][0].messages[1]["content"]
     shared, own = act[: own_start(act)], act[own_start(act):]
     assert shared.startswith("It is month 2. The lake holds") and '"last_catches": {' in shared
     assert '"total_catch": 5.0' in own and "What you remember:" in own
+
+
+def test_the_members_of_a_group_share_their_groups_part_and_other_groups_differ_only_from_there():
+    pg = FakeLLMClient(lambda r: '{"contribute": 5}' if "contribute" in r.schema["properties"] else "{}")
+    model = run(load_scenario(SCENARIOS / "public_goods.yaml", ["steps=2"]), pg)
+    groups = model.environment.groups
+    punishment = pg.sent[-1]  # period 2's punishment stage: this period's and last period's contributions are in
+    by_agent = {r.tag["agent"]: r.messages[1]["content"] for r in punishment}
+    for group in groups:
+        heads = {by_agent[a][: own_start(by_agent[a])] for a in group}
+        assert len(heads) == 1  # one group part, byte-identical for its members
+        part = next(iter(heads))[group_start(by_agent[group[0]]):]
+        assert f'"group": {group}' in part and '"group_contributions": {' in part
+        assert '"last_group_contributions": {' in part
+    own = by_agent[groups[0][0]][own_start(by_agent[groups[0][0]]):]
+    assert "group_contributions" not in own and "received no messages" not in own  # no talk rounds here
+    assert f'"may_punish": {[a for a in groups[0] if a != groups[0][0]]}' in own
+    assert "- step 1: you chose contribute=5 and earned" in own
 
 
 def test_in_a_complete_network_the_steps_conversation_is_shared_elsewhere_each_agent_has_its_own_messages():
@@ -156,7 +178,7 @@ def parts(memory: int, messages: int, summary: str = "") -> ChatParts:
         system="Rules of the lake. " * 10,
         agent_id=3,
         summary=summary,
-        memory=tuple(MemoryEntry(s, "outcome", f"step {s}: you chose fish={s} and earned {s}") for s in range(memory)),
+        memory=tuple(MemoryEntry(s, "outcome", f"you chose fish={s} and earned {s}") for s in range(memory)),
         messages=tuple(f"agent {i}: I will catch {i} tons, and so should you." for i in range(messages)),
         template="own",
         values={"private": '{"last_catch": 3}'},
@@ -170,7 +192,7 @@ def estimated(system: str, user: str) -> int:
 
 def test_a_prompt_that_fits_is_left_whole():
     _, user = fit_to_context(parts(5, 3), ContextBudget(2048, 64))
-    assert user.count("- [step") == 5 and user.count("- agent") == 3
+    assert user.count("- step ") == 5 and user.count("- agent") == 3
 
 
 def test_trimming_drops_the_oldest_memory_first_and_holds_the_limit():
@@ -185,7 +207,7 @@ def test_trimming_then_drops_the_oldest_messages():
     budget = ContextBudget(900, 64)
     system, user = fit_to_context(parts(50, 40, summary="We agreed on 5 tons."), budget)
     assert estimated(system, user) <= budget.prompt_tokens
-    assert "- [step" not in user
+    assert "- step " not in user
     assert "agent 39: I will catch" in user and "agent 0: I will catch" not in user
     assert "We agreed on 5 tons." in user
 
@@ -195,7 +217,7 @@ def test_trimming_cuts_the_summary_from_its_start_last():
     summary = "old " * 100 + "newest words"
     system, user = fit_to_context(parts(5, 5, summary=summary), budget)
     assert estimated(system, user) <= budget.prompt_tokens
-    assert "- [step" not in user and "- agent" not in user
+    assert "- step " not in user and "- agent" not in user
     assert "Summary of earlier steps: ..." in user and 0 < user.count("old") < 100
     assert "newest words" in user
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 from pydantic import BaseModel, Field, field_validator
 
 from agents.llm.memory_summary import summarise_due_memories
-from agents.llm.prompts import ChatParts, observation_json, render_conversation, state_json
+from agents.llm.prompts import ChatParts, observation_json, render_conversation, render_local, state_json
 from agents.policy import POLICIES, Policy
 from sim.component import Params, Problem
 from sim.errors import UserError
@@ -99,12 +99,13 @@ class PhaseChats:
         return self._conversation
 
     def shared(self, policy: LLMPolicy, decision: Decision) -> str:
-        """The ``shared`` template: the phase's instruction, the public state, the step's conversation."""
-        public = decision.observation.public
-        key = (id(policy), *((name, id(value)) for name, value in public.items()))
+        """The ``shared`` template: the phase's instruction, the public state, the step's conversation, and what
+        the agent's group sees (`Observation.local`, keyed like the public state: one rendering per group)."""
+        public, local = decision.observation.public, decision.observation.local
+        key = (id(policy), *((name, id(value)) for name, value in public.items()), id(local) if local else None)
         if key not in self._shared:
             values = {"instruction": policy.instruction(decision), "public": state_json(public),
-                      "conversation": render_conversation(self.conversation())}
+                      "conversation": render_conversation(self.conversation()), "local": render_local(local)}
             self._shared[key] = policy.templates.render("shared", values, tidy=True)
         return self._shared[key]
 
@@ -166,7 +167,7 @@ class LLMPolicy(Policy):
                   "memory": tuple(agent.memory.entries), "messages": tuple(obs.messages)}
         if self.model.spec.llm.prompt_layout == "agent_first":
             values = {
-                "observation": observation_json(agent.unique_id, obs.public, obs.private),
+                "observation": observation_json(agent.unique_id, obs.public, {**obs.local, **obs.private}),
                 "instruction": self.instruction(decision),
                 "schema": chats.schema_text(json_schema),
             }
@@ -175,7 +176,7 @@ class LLMPolicy(Policy):
             values = {"private": state_json(obs.private)}
             if self._own_shows_schema:  # not by default: the structured output enforces it (docs/llm_agents.md)
                 values["schema"] = chats.schema_text(json_schema)
-            if chats.conversation():  # what it received is in the shared part already
+            if chats.conversation() or not self.model.spec.talk.rounds:  # shared already, or no one talks
                 common.update(messages=(), no_messages="")
             parts = ChatParts(self.templates, chats.system(self), template="own", values=values,
                               shared=chats.shared(self, decision), **common)

@@ -6,8 +6,9 @@ Every chat is ordered so that vLLM's prefix cache can reuse what the agents of a
     system: the scenario and institution rules (identical bytes for every agent) -> the group's persona
     user:   the phase's instruction -> the public state (JSON) -> in a complete network, the step's conversation
             (every message reached every other agent)   [rendered once per phase: identical bytes across the batch]
+            -> what the agent's group sees (JSON; the public goods game's groups)  [once per group]
             -> the agent's id -> its memory (oldest first, so it grows by appending) -> its private state (JSON)
-            -> the messages it received (elsewhere than in a complete network)
+            -> the messages it received (elsewhere than in a complete network; nothing when no one talks)
 
 The answer's JSON schema is not spelled out: vLLM's structured output enforces it, and without its text the
 prompts cost fewer tokens, share more, and were valid as often or more (benchmarks/prompt_cost.py; the ``own``
@@ -35,7 +36,8 @@ def render_memory(summary: str, entries: Sequence[MemoryEntry]) -> str:
     lines = ["What you remember:"]
     if summary:
         lines.append(f"Summary of earlier steps: {summary}")
-    lines.extend(f"- [step {e.step}, {e.kind}] {e.text}" for e in entries)
+    lines.extend(f"- step {e.step}: {e.text}" if e.kind == "outcome" else f"- step {e.step} ({e.kind}): {e.text}"
+                 for e in entries)
     return "\n".join(lines)
 
 
@@ -53,6 +55,12 @@ def render_conversation(lines: Sequence[str]) -> str:
     if not lines:
         return ""
     return "\n".join(["What was said to everyone this step:", *(f"- {line}" for line in lines)])
+
+
+def render_local(local: Mapping[str, Any]) -> str:
+    """What the agent's group sees alike, as one block of the shared part (after what everyone sees); empty if the
+    game has no groups."""
+    return f"What your group observes (JSON):\n{state_json(local)}" if local else ""
 
 
 def observation_json(agent_id: int, public: Mapping[str, Any], private: Mapping[str, Any]) -> str:

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import math
+from itertools import repeat
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -23,6 +24,13 @@ from pydantic import BaseModel, Field
 from agents.policy import POLICIES, ScriptedPolicy
 from sim.component import Params
 from sim.step import Decision
+
+
+def last_group_contributions(decision: Decision) -> dict[int, int]:
+    """What the agent's group of last period gave: its group's view under partner matching (the same group), its
+    own under stranger matching (see `PublicGoods.observe`)."""
+    observation = decision.observation
+    return observation.private.get("last_group_contributions", observation.local.get("last_group_contributions", {}))
 
 
 def own_rule_fields(decision: Decision) -> dict[str, Any]:
@@ -61,8 +69,8 @@ class ConditionalCooperator(ScriptedPolicy):
 
     def matched(self, decision: Decision) -> int:
         """``slope`` × the others' mean contribution last period (``first`` with no history)."""
-        me, private = decision.agent.unique_id, decision.observation.private
-        others = [c for j, c in private["last_group_contributions"].items() if j != me]
+        me = decision.agent.unique_id
+        others = [c for j, c in last_group_contributions(decision).items() if j != me]
         if not others:
             return self.params.first
         return round(self.params.slope * sum(others) / len(others))
@@ -70,7 +78,7 @@ class ConditionalCooperator(ScriptedPolicy):
     def contribution(self, decision: Decision) -> int:
         me, private = decision.agent.unique_id, decision.observation.private
         if private.get("points_received_last"):
-            seen = max(private["last_group_contributions"].values(), default=0)
+            seen = max(last_group_contributions(decision).values(), default=0)
             self.floor[me] = max(self.floor.get(me, 0), seen)
         return max(self.matched(decision), self.floor.get(me, 0))
 
@@ -102,9 +110,11 @@ class AltruisticPunisher(ConditionalCooperator):
     def on_sanction(self, decision: Decision) -> BaseModel:
         private, me = decision.observation.private, decision.agent.unique_id
         most = decision.observation.public["punishment"]["max_points"]
-        given = private["group_contributions"]
+        given = decision.observation.local["group_contributions"]
+        may_punish = private["may_punish"]  # a list of ids without norms, else each one's rules judged broken
+        judged = may_punish.items() if isinstance(may_punish, dict) else zip(may_punish, repeat(None))
         points = {}
-        for target, broken in private["may_punish"].items():
+        for target, broken in judged:
             if broken is not None:
                 owed = self.params.per_violation * len(broken)
             else:

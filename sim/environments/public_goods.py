@@ -90,6 +90,8 @@ class PublicGoods(Environment):
         self.first_stage: dict[int, float] = {}
         # this period and the last: everyone's contribution, and per agent its group's (one dict per group)
         self.periods: dict[int, tuple[dict[int, int], dict[int, dict[int, int]]]] = {}
+        self.views: dict[int, dict[str, Any]] = {}  # what each group sees now, by its first member
+        self.views_at = (0, False)  # (period, contributions in): the moment the views are of
         self._regroup()
 
     # -- groups ----------------------------------------------------------------------------------
@@ -131,17 +133,31 @@ class PublicGoods(Environment):
                       group_size=self.params.group_size)
 
     def observe(self, agent: SocietyAgent, observation: Observation) -> None:
-        """Last period's group and contributions; in the punishment stage also this period's."""
-        me, now = agent.unique_id, self.model.steps
-        seen = self.periods.get(now, ({}, {}))[1]
-        last_given, last_seen = self.periods.get(now - 1, ({}, {}))
-        observation.private.update(
-            group=self.group_of(me),
-            group_contributions=seen.get(me, {}),  # shared by the group: read, never change
-            last_group_contributions=last_seen.get(me, {}),
-            last_contribution=last_given.get(me),
-            total_income=agent.total_specified,
-        )
+        """The group's view (`group_view`); the agent's own last contribution and income, and under stranger
+        matching what its group of last period gave (another group than this one)."""
+        me = agent.unique_id
+        observation.local = self.group_view(me)
+        last_given, last_seen = self.periods.get(self.model.steps - 1, ({}, {}))
+        if self.params.matching == "stranger":
+            observation.private["last_group_contributions"] = last_seen.get(me, {})
+        observation.private.update(last_contribution=last_given.get(me), total_income=agent.total_specified)
+
+    def group_view(self, agent_id: int) -> dict[str, Any]:
+        """What ``agent_id``'s group sees alike: its members; this period's contributions once they are in (the
+        punishment stage); under partner matching, last period's. One dict per group until the contributions
+        come in or the period ends (shared: read it, never change it)."""
+        group, now = self.group_of(agent_id), self.model.steps
+        if self.views_at != (now, now in self.periods):
+            self.views, self.views_at = {}, (now, now in self.periods)
+        view = self.views.get(group[0])
+        if view is None:
+            view = {"group": group}
+            if now in self.periods:
+                view["group_contributions"] = self.periods[now][1][agent_id]
+            if self.params.matching == "partner":
+                view["last_group_contributions"] = self.periods.get(now - 1, ({}, {}))[1].get(agent_id, {})
+            self.views[group[0]] = view
+        return view
 
     def action_schema(self, agent: SocietyAgent) -> type[BaseModel]:
         """A contribution can't exceed the endowment: the bound lives in the schema."""

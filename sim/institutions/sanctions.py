@@ -199,7 +199,9 @@ class Sanctions(Institution):
             return
         observation.private["points_received_last"] = self.received_last.get(agent.unique_id, 0)
         if self.open:
-            observation.private["may_punish"] = self.may_punish.get(agent.unique_id, {})
+            targets = self.may_punish.get(agent.unique_id, {})  # without norms no one is judged: just the ids
+            judged = self.norms is not None or self.perception is not None
+            observation.private["may_punish"] = targets if judged else list(targets)
 
     def expected_penalty(self, agent: SocietyAgent, action: BaseModel) -> Penalty:
         """For each rule the record is expected to list against ``action`` (detection probability × rules

@@ -29,7 +29,7 @@ GENERIC_INSTRUCTION = "phase"
 # name any scalar of the observation's public state (e.g. $month, $stock in the commons).
 MESSAGE_PLACEHOLDERS: dict[str, frozenset[str]] = {
     "system": frozenset({"rules", "persona"}),
-    "shared": frozenset({"instruction", "public", "conversation"}),
+    "shared": frozenset({"instruction", "public", "conversation", "local"}),
     "own": frozenset({"agent_id", "memory", "private", "messages", "schema"}),
     "user": frozenset({"agent_id", "memory", "observation", "messages", "instruction", "schema"}),
     "summary": frozenset({"agent_id", "memory", "schema", "max_chars"}),
