@@ -11,6 +11,8 @@ per prompt layout, on one vLLM engine (in-process, or with --server one OpenAI-c
 
 Each run is measured twice, with the engine's prefix cache emptied before each: the simulation itself, then the
 raw engine on the very batches the simulation sent, back to back (what the simulation costs beyond the engine).
+The "ideal" column replays the same prompts through an ideal prefix cache (`ideal_hit_rate`): what the prompts'
+layout allows, so that the engine's hit rate below it is what scheduling lost.
 The ratios against agent_first in the same run are what count (the machine is shared and noisy).
 
     python benchmarks/prompt_cost.py [--agents 32] [--steps 3] [--server] [--scenarios public_goods commons]
@@ -29,8 +31,10 @@ import httpx
 from simulation_efficiency import RecordingBackend  # benchmarks/ is the script's folder
 
 from sim.llm.client import LLMClient
+from sim.llm.hardware import engine_overrides
+from sim.llm.models import resolve_model
 from sim.llm.prompts import TEMPLATES_DIR
-from sim.llm.types import Backend
+from sim.llm.types import Backend, ChatRequest
 from sim.runner import simulate
 from sim.scenario import Scenario, load_scenario
 
@@ -97,6 +101,29 @@ def measured(engine: Engine, work) -> tuple[Pass, object]:
     return Pass(seconds, (hits1 - hits0) / queried if queried else float("nan")), out
 
 
+def ideal_hit_rate(batches: list[list[ChatRequest]], model: str) -> float:
+    """The share of prompt tokens an ideal prefix cache would serve these requests in order: every whole block (the
+    engine's block size) whose prefix an earlier request had, nothing evicted, the last token always computed."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model(model))
+    block = int(engine_overrides().get("block_size", 16))  # vLLM's own default off the CPU build
+    cached: set[int] = set()
+    served = total = 0
+    for request in (r for batch in batches for r in batch):
+        text = tokenizer.apply_chat_template(request.messages, add_generation_prompt=True, tokenize=False)
+        ids = tokenizer.encode(text, add_special_tokens=False)
+        keys, key = [], 0
+        for start in range(0, len(ids) - block + 1, block):
+            key = hash((key, *ids[start:start + block]))
+            keys.append(key)
+        hits = next((i for i, k in enumerate(keys) if k not in cached), len(keys))
+        served += min(hits * block, (len(ids) - 1) // block * block)
+        total += len(ids)
+        cached.update(keys)
+    return served / total if total else float("nan")
+
+
 def variant(scenario: Scenario, layout: str, own_with_schema: Path) -> Scenario:
     copy = scenario.model_copy(deep=True)
     copy.llm.prompt_layout = "agent_first" if layout == "agent_first" else "shared_first"
@@ -142,13 +169,14 @@ def main() -> None:
                     "tokens": client.prompt_tokens / decisions, "hit": sim.hit_rate,
                     "sim": decisions / sim.seconds, "raw": decisions / raw.seconds, "raw_hit": raw.hit_rate,
                     "invalid": summary["llm_invalid_rate"], "fallback": summary["llm_fallback_rate"],
+                    "ideal": ideal_hit_rate(recorder.batches, chosen.llm.model),
                 })
                 print_row(rows[-1], rows)
     finally:
         engine.close()
     print(f"load average at end: {os.getloadavg()[0]:.1f}")
     print()
-    print("| scenario | layout | decisions | prompt tokens / decision | prefix-cache hit | decisions/s | "
+    print("| scenario | layout | decisions | prompt tokens / decision | prefix-cache hit (ideal) | decisions/s | "
           "vs agent_first | raw engine decisions/s (hit) | invalid / fallback |")
     print("|---|---|---|---|---|---|---|---|---|")
     for row in rows:
@@ -159,7 +187,7 @@ def print_row(row: dict, rows: list[dict], markdown: bool = False) -> None:
     base = next((r for r in rows if r["scenario"] == row["scenario"] and r["layout"] == "agent_first"), None)
     ratio = f"{row['sim'] / base['sim']:.2f}x" if base else "-"
     cells = [row["scenario"], row["layout"], f"{row['decisions']} ({row['requests']} requests)",
-             f"{row['tokens']:.0f}", f"{row['hit']:.1%}", f"{row['sim']:.2f}", ratio,
+             f"{row['tokens']:.0f}", f"{row['hit']:.1%} ({row['ideal']:.1%})", f"{row['sim']:.2f}", ratio,
              f"{row['raw']:.2f} ({row['raw_hit']:.1%})", f"{row['invalid']:.1%} / {row['fallback']:.1%}"]
     print("| " + " | ".join(cells) + " |" if markdown else "  ".join(cells), flush=True)
 
