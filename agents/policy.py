@@ -23,13 +23,15 @@ class Policy:
 
     ``environments`` names the environments whose observations the policy understands (empty: any).
     ``reads_institutions`` is False for a policy that follows a fixed rule whatever the institutions say, so
-    that `alignsim validate` can warn when an institution reaches no one.
+    that `alignsim validate` can warn when an institution reaches no one. ``remembers`` is True for a policy that
+    reads its agents' memory (the LLM's prompts): only their agents have each step's outcome written into it.
     """
 
     Params: ClassVar[type[Params]] = Params
     kind: ClassVar[str] = ""
     environments: ClassVar[tuple[str, ...]] = ()
     reads_institutions: ClassVar[bool] = True
+    remembers: ClassVar[bool] = False
 
     @classmethod
     def check(cls, params: Params, scenario: Scenario) -> Iterator[Problem]:

@@ -251,11 +251,13 @@ class SocietyModel(mesa.Model):
         self._active = [a for a in self._by_id.values() if a.active]
 
     def _settle(self, outcome: Outcome) -> None:
+        """Book the payoffs; agents whose policy reads its memory (`Policy.remembers`) also remember the step."""
         specified, true = outcome.specified, outcome.true
         for agent in self._active:
             reward = specified.get(agent.unique_id, 0.0)
             agent.settle(reward, true.get(agent.unique_id, 0.0))
-            agent.memory.add(self.steps, "outcome", self._describe(agent, reward))
+            if agent.policy.remembers:
+                agent.memory.add(self.steps, "outcome", self._describe(agent, reward))
         for agent in self._waiting:
             agent.specified_reward = agent.true_utility = 0.0
 
