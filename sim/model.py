@@ -117,6 +117,15 @@ class SocietyModel(mesa.Model):
         """
         return self._active
 
+    def answering(self, phase: str, agents: list[SocietyAgent]) -> list[SocietyAgent]:
+        """Those of ``agents`` whose policy decides in ``phase`` (`Policy.answers`); the others take its fallback."""
+        answers: dict[type[Policy], bool] = {}
+        for agent in agents:
+            cls = type(agent.policy)
+            if cls not in answers:
+                answers[cls] = cls.answers(phase)
+        return [agent for agent in agents if answers[type(agent.policy)]]
+
     def briefing(self) -> str:
         """The rules as LLM agents read them: the environment's briefing, then each institution's."""
         return "\n\n".join(text for c in self.components if (text := c.briefing()))

@@ -221,12 +221,13 @@ class Sanctions(Institution):
 
     # -- the punishment stage --------------------------------------------------------------------
     def open_phase(self, agents: list[SocietyAgent]) -> list[SocietyAgent]:
-        """Everyone with someone to punish; whom each may punish is fixed here for the stage."""
+        """Everyone with someone to punish; whom each may punish is fixed here for the stage. An agent whose policy
+        never punishes (`SocietyModel.answering`) would take the fallback, no points, so it is not asked at all."""
         self.open = True
         self.may_punish = {}
         if not self.params.peer:
             return []
-        for agent in agents:
+        for agent in self.model.answering(self.phase, agents):
             if targets := self.targets(agent.unique_id):
                 self.may_punish[agent.unique_id] = targets
         return [a for a in agents if a.unique_id in self.may_punish]
@@ -248,7 +249,7 @@ class Sanctions(Institution):
         self.step_given = {}
         for punisher, action in ctx.phase_actions.get(self.phase, {}).items():
             allowed = self.may_punish.get(punisher, {})
-            for name, points in action.model_dump().items():
+            for name, points in action.model_extra.items():  # a punishment's points are its extra fields
                 target = int(name.removeprefix("agent_"))
                 if points and target in allowed:  # points for anyone else are void
                     self._punish(ctx, punisher, target, points, received)
