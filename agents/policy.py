@@ -90,7 +90,9 @@ class Policy:
 class ScriptedPolicy(Policy):
     """A policy written in Python: ``on_<phase>(decision)`` answers that phase; other phases fall back.
 
-    So a selfish agent needs only ``on_act``; it never punishes because it has no ``on_sanction``.
+    So a selfish agent needs only ``on_act``; it never punishes because it has no ``on_sanction``. An answer that
+    many agents give alike (a contribution, a yes) is made by ``decision.answer(...)``, one shared instance per
+    distinct answer; one of the agent's own (points for named agents, a bid) by ``decision.schema(...)``.
     """
 
     def decide(self, decisions: list[Decision]) -> list[BaseModel]:

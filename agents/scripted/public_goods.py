@@ -39,7 +39,7 @@ class Selfish(ScriptedPolicy):
     reads_institutions = False
 
     def on_act(self, decision: Decision) -> BaseModel:
-        return decision.schema(contribute=0)
+        return decision.answer(contribute=0)
 
 
 class ConditionalParams(Params):
@@ -76,7 +76,7 @@ class ConditionalCooperator(ScriptedPolicy):
 
     def on_act(self, decision: Decision) -> BaseModel:
         give = min(self.contribution(decision), decision.observation.public["endowment"])
-        return decision.schema(contribute=give, **own_rule_fields(decision))
+        return decision.answer(contribute=give, **own_rule_fields(decision))
 
 
 class PunisherParams(ConditionalParams):
