@@ -12,6 +12,7 @@ import gc
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from functools import cached_property
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 import mesa
@@ -281,7 +282,7 @@ class SocietyModel(mesa.Model):
     # -- recording -------------------------------------------------------------------------------
     def _model_reporters(self) -> dict[str, Callable[[SocietyModel], Any]]:
         def total(attr: str) -> Callable[[SocietyModel], float]:
-            return lambda m: float(sum(getattr(a, attr) for a in m.active_agents()))
+            return lambda m: float(sum(map(attrgetter(attr), m.active_agents())))
 
         reporters: dict[str, Callable[[SocietyModel], Any]] = {
             "step": lambda m: m.steps,
