@@ -138,14 +138,24 @@ class SocietyModel(mesa.Model):
             component.observe_public(public)
         return public
 
-    def observation(self, agent: SocietyAgent, public: dict[str, Any] | None = None) -> Observation:
-        """What ``agent`` sees now: the public part (``public``, or built afresh), then the environment's view
-        and each institution's additions for this agent."""
-        obs = self.environment.observe_agent(agent, self.public_observation() if public is None else public)
-        for institution in self.institutions:
-            institution.observe(agent, obs)
-        obs.messages = list(self.inbox.get(agent.unique_id, ()))
-        return obs
+    def observation(self, agent: SocietyAgent) -> Observation:
+        """What ``agent`` sees now (`observer`)."""
+        return self.observer()(agent)
+
+    def observer(self) -> Callable[[SocietyAgent], Observation]:
+        """What each agent sees, for a whole phase: a copy of the public part (built once), then the environment's
+        view and each institution's additions (`Component.observer`, each readied once), then its messages."""
+        public, step, inbox = self.public_observation(), self.steps, self.inbox
+        adding = [add for component in self.components if (add := component.observer()) is not None]
+
+        def observe(agent: SocietyAgent) -> Observation:
+            obs = Observation(agent.unique_id, step, dict(public))
+            for add in adding:
+                add(agent, obs)
+            obs.messages = list(inbox.get(agent.unique_id, ()))
+            return obs
+
+        return observe
 
     def act_schema(self, agent: SocietyAgent) -> type[BaseModel]:
         """The environment's action for ``agent``, extended by every institution's action fields."""
@@ -220,7 +230,7 @@ class SocietyModel(mesa.Model):
         answering: dict[type[Policy], bool] = {}
         by_class: dict[type[Policy], list[tuple[Policy, Decision]]] = defaultdict(list)
         falling_back: dict[type[Policy], list[SocietyAgent]] = defaultdict(list)
-        public = self.public_observation() if agents else {}
+        observe = self.observer() if agents else None
         for agent in agents:
             cls = type(agent.policy)
             if cls not in answering:
@@ -228,7 +238,7 @@ class SocietyModel(mesa.Model):
             if not answering[cls]:
                 falling_back[cls].append(agent)
                 continue
-            decision = Decision(agent, phase, self.observation(agent, public), schema_of(agent), fallback_of, narrow)
+            decision = Decision(agent, phase, observe(agent), schema_of(agent), fallback_of, narrow)
             by_class[cls].append((agent.policy, decision))
         actions: dict[int, BaseModel] = {}
         for cls in answering:  # in the order the classes first appear, as before

@@ -14,7 +14,7 @@ exactly the group's payoff. Peer punishment (the second stage) is the ``sanction
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -130,18 +130,25 @@ class PublicGoods(Environment):
         public.update(period=self.model.steps, endowment=self.params.endowment, mpcr=self.params.mpcr,
                       group_size=self.params.group_size)
 
-    def observe(self, agent: SocietyAgent, observation: Observation) -> None:
-        """Last period's group and contributions; in the punishment stage also this period's."""
-        me, now = agent.unique_id, self.model.steps
+    def observer(self) -> Callable[[SocietyAgent, Observation], None]:
+        """Last period's group and contributions; in the punishment stage also this period's (the periods and
+        groups looked up once for the phase)."""
+        self._regroup()
+        now, group_of = self.model.steps, self.group_of_agent
         seen = self.periods.get(now, ({}, {}))[1]
         last_given, last_seen = self.periods.get(now - 1, ({}, {}))
-        observation.private.update(
-            group=self.group_of(me),
-            group_contributions=seen.get(me, {}),  # shared by the group: read, never change
-            last_group_contributions=last_seen.get(me, {}),
-            last_contribution=last_given.get(me),
-            total_income=agent.total_specified,
-        )
+
+        def observe(agent: SocietyAgent, observation: Observation) -> None:
+            me = agent.unique_id
+            observation.private.update(
+                group=group_of[me],
+                group_contributions=seen.get(me, {}),  # shared by the group: read, never change
+                last_group_contributions=last_seen.get(me, {}),
+                last_contribution=last_given.get(me),
+                total_income=agent.total_specified,
+            )
+
+        return observe
 
     def action_schema(self, agent: SocietyAgent) -> type[BaseModel]:
         """A contribution can't exceed the endowment: the bound lives in the schema."""
