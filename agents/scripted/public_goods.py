@@ -100,15 +100,18 @@ class AltruisticPunisher(ConditionalCooperator):
         return public["endowment"] if self.params.contribute is None else self.params.contribute
 
     def on_sanction(self, decision: Decision) -> BaseModel:
-        private, me = decision.observation.private, decision.agent.unique_id
+        """Points for those who gave less or broke rules; none for the others (0, the default, is left out)."""
+        private, p = decision.observation.private, self.params
         most = decision.observation.public["punishment"]["max_points"]
         given = private["group_contributions"]
+        mine = given.get(decision.agent.unique_id, 0)
         points = {}
         for target, broken in private["may_punish"].items():
             if broken is not None:
-                owed = self.params.per_violation * len(broken)
+                owed = p.per_violation * len(broken)
             else:
-                shortfall = given.get(me, 0) - given.get(target, 0)
-                owed = math.ceil(shortfall / self.params.per_point) if shortfall > 0 else 0
-            points[f"agent_{target}"] = min(most, owed)
-        return decision.schema(**points)
+                shortfall = mine - given.get(target, 0)
+                owed = math.ceil(shortfall / p.per_point) if shortfall > 0 else 0
+            if owed:
+                points[f"agent_{target}"] = min(most, owed)
+        return decision.schema(**points) if points else decision.answer()

@@ -168,20 +168,19 @@ class PublicGoods(Environment):
     # -- one period ------------------------------------------------------------------------------
     def resolve(self, actions: dict[int, BaseModel]) -> Outcome:
         self._regroup()
-        p = self.params
+        endowment, mpcr = self.params.endowment, self.params.mpcr
         given = {a: int(act.contribute) for a, act in actions.items()}
         specified, true = {}, {}
-        for group in self.groups:
-            project = sum(given[j] for j in group)
-            for j in group:
-                specified[j] = p.endowment - given[j] + p.mpcr * project
-                true[j] = p.endowment - given[j] + len(group) * p.mpcr * given[j]
-        self.contributions, self.first_stage = given, dict(specified)
-        now = self.model.steps
-        seen: dict[int, dict[int, int]] = {}
+        seen: dict[int, dict[int, int]] = {}  # per agent its group's contributions, one dict per group
         for group in self.groups:
             of_group = {j: given[j] for j in group}
             seen.update(dict.fromkeys(group, of_group))
+            project, worth = mpcr * sum(of_group.values()), len(group) * mpcr
+            for j, c in of_group.items():
+                specified[j] = endowment - c + project
+                true[j] = endowment - c + worth * c
+        self.contributions, self.first_stage = given, dict(specified)
+        now = self.model.steps
         self.periods = {s: period for s, period in self.periods.items() if s == now - 1}
         self.periods[now] = (given, seen)
         return Outcome(specified=specified, true=true, info={"contributions": given, "groups": self.groups})
