@@ -14,7 +14,7 @@ import pandas as pd
 from mesa.datacollection import DataCollector
 
 if TYPE_CHECKING:
-    import mesa
+    from sim.model import SocietyModel
 
 
 class ColumnarCollector(DataCollector):
@@ -26,14 +26,15 @@ class ColumnarCollector(DataCollector):
         # an attribute reporter is read in place (Mesa wraps it in a function called once per agent)
         self.attributes = {name: r for name, r in agent_reporters.items() if isinstance(r, str)}
 
-    def collect(self, model: mesa.Model) -> None:
-        """Model reporters as Mesa records them; then one column per agent reporter."""
+    def collect(self, model: SocietyModel) -> None:
+        """Model reporters as Mesa records them; then one column per agent reporter, over `SocietyModel.everyone`
+        (Mesa's agent set yields its agents one by one from a weak dictionary, in the same order)."""
         agent_reporters, self.agent_reporters = self.agent_reporters, {}
         try:
             super().collect(model)
         finally:
             self.agent_reporters = agent_reporters
-        agents = list(model.agents)
+        agents = model.everyone()
         columns = self.agent_columns
         columns["Step"].extend([model.steps] * len(agents))
         columns["AgentID"].extend([a.unique_id for a in agents])

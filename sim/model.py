@@ -75,8 +75,9 @@ class SocietyModel(mesa.Model):
             for _ in range(group.count):
                 agent = SocietyAgent(self, group, policy)
                 self._by_id[agent.unique_id] = agent
-        self._active = [a for a in self._by_id.values() if a.active]
-        self._waiting = [a for a in self._by_id.values() if not a.active]
+        self._everyone = list(self._by_id.values())
+        self._active = [a for a in self._everyone if a.active]
+        self._waiting = [a for a in self._everyone if not a.active]
         self.network = build_network(scenario.network, list(self._by_id), self.rng)
         self.events: list[Event] = []
         self.inbox: dict[int, list[str]] = defaultdict(list)
@@ -110,6 +111,10 @@ class SocietyModel(mesa.Model):
 
     def agent(self, unique_id: int) -> SocietyAgent:
         return self._by_id[unique_id]
+
+    def everyone(self) -> list[SocietyAgent]:
+        """Every agent, active or still to join, in id order: one list, built once (nobody leaves the society)."""
+        return self._everyone
 
     def active_agents(self) -> list[SocietyAgent]:
         """Agents taking part this step, in id order (a stable order keeps runs reproducible).
