@@ -22,7 +22,7 @@ the loss; both are booked through `Outcome.adjust` and add up in the ledger.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
@@ -194,12 +194,18 @@ class Sanctions(Institution):
         if self.params.peer:
             public["punishment"] = self.terms()
 
-    def observe(self, agent: SocietyAgent, observation: Observation) -> None:
+    def observer(self) -> Callable[[SocietyAgent, Observation], None] | None:
+        """The points each agent received last step; in the punishment stage also whom it may punish."""
         if not self.params.peer:
-            return
-        observation.private["points_received_last"] = self.received_last.get(agent.unique_id, 0)
-        if self.open:
-            observation.private["may_punish"] = self.may_punish.get(agent.unique_id, {})
+            return None
+        received, may_punish = self.received_last, self.may_punish if self.open else None
+
+        def observe(agent: SocietyAgent, observation: Observation) -> None:
+            observation.private["points_received_last"] = received.get(agent.unique_id, 0)
+            if may_punish is not None:
+                observation.private["may_punish"] = may_punish.get(agent.unique_id, {})
+
+        return observe
 
     def expected_penalty(self, agent: SocietyAgent, action: BaseModel) -> Penalty:
         """For each rule the record is expected to list against ``action`` (detection probability × rules
