@@ -58,13 +58,9 @@ def extended(base: type[BaseModel], extra: FieldSet) -> type[BaseModel]:
     return _extended(base, extra) if extra.fields else base
 
 
-@lru_cache(maxsize=ANSWER_CACHE_SIZE)
-def _shared_answer(schema: type[BaseModel], fields: tuple[tuple[str, Any], ...], types: tuple[type, ...]) -> BaseModel:
-    return schema(**dict(fields))
-
-
-def shared_answer(schema: type[BaseModel], fields: dict[str, Any]) -> BaseModel:
+@lru_cache(maxsize=ANSWER_CACHE_SIZE, typed=True)
+def shared_answer(schema: type[BaseModel], /, **fields: Any) -> BaseModel:
     """``schema(**fields)``, validated once per distinct answer and shared by every agent that gives it (read it,
-    never change it, like every action). Values must be hashable; their types are part of the key, so that 1 and
-    1.0 stay apart where a field keeps what it is given."""
-    return _shared_answer(schema, tuple(fields.items()), tuple(map(type, fields.values())))
+    never change it, like every action). Values must be hashable; ``typed``: 1 and 1.0 stay apart where a field
+    keeps what it is given."""
+    return schema(**fields)

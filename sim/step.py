@@ -57,7 +57,7 @@ class Decision:
     def answer(self, **fields: Any) -> BaseModel:
         """An instance of ``schema`` with ``fields``, one per distinct answer and shared (`sim.schemas.shared_answer`):
         a scripted policy's thousands of agents give a handful of different answers."""
-        return shared_answer(self.schema, fields)
+        return shared_answer(self.schema, **fields)
 
     def json_schema(self) -> dict[str, Any]:
         """The JSON schema an answer must match, which an LLM decodes against.

@@ -61,11 +61,11 @@ class ConditionalCooperator(ScriptedPolicy):
 
     def matched(self, decision: Decision) -> int:
         """``slope`` × the others' mean contribution last period (``first`` with no history)."""
-        me, private = decision.agent.unique_id, decision.observation.private
-        others = [c for j, c in private["last_group_contributions"].items() if j != me]
+        me, given = decision.agent.unique_id, decision.observation.private["last_group_contributions"]
+        others = len(given) - (me in given)
         if not others:
             return self.params.first
-        return round(self.params.slope * sum(others) / len(others))
+        return round(self.params.slope * (sum(given.values()) - given.get(me, 0)) / others)
 
     def contribution(self, decision: Decision) -> int:
         me, private = decision.agent.unique_id, decision.observation.private
