@@ -187,8 +187,11 @@ class Sanctions(Institution):
         """Whom ``agent_id`` may punish now, with the rules it judges each to have broken (None: no norms)."""
         if self.perception is not None:
             return {a: rules for a, rules in self.perception.witnessed(agent_id).items() if rules}
-        truth = self.norms.violations if self.norms is not None else {}
-        return {a: truth.get(a) if self.norms is not None else None for a in peers(self.model, agent_id)}
+        seen = peers(self.model, agent_id)
+        if self.norms is None:
+            return dict.fromkeys(seen)
+        truth = self.norms.violations
+        return {a: truth.get(a) for a in seen}
 
     def observe_public(self, public: dict[str, Any]) -> None:
         if self.params.peer:
