@@ -232,10 +232,12 @@ class SocietyModel(mesa.Model):
         stage) takes the fallback without an observation being built for it. ``narrow`` gives an agent's own JSON
         schema where its bounds are its own (see `Decision.json_schema`).
         """
+        if not agents:
+            return {}
         answering: dict[type[Policy], bool] = {}
         by_class: dict[type[Policy], list[tuple[Policy, Decision]]] = defaultdict(list)
         falling_back: dict[type[Policy], list[SocietyAgent]] = defaultdict(list)
-        observe = self.observer() if agents else None
+        observe = self.observer()
         for agent in agents:
             cls = type(agent.policy)
             if cls not in answering:
