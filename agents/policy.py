@@ -23,13 +23,15 @@ class Policy:
 
     ``environments`` names the environments whose observations the policy understands (empty: any).
     ``reads_institutions`` is False for a policy that follows a fixed rule whatever the institutions say, so
-    that `alignsim validate` can warn when an institution reaches no one.
+    that `alignsim validate` can warn when an institution reaches no one. ``remembers`` is True for a policy that
+    reads its agents' memory (the LLM's prompts): only their agents have each step's outcome written into it.
     """
 
     Params: ClassVar[type[Params]] = Params
     kind: ClassVar[str] = ""
     environments: ClassVar[tuple[str, ...]] = ()
     reads_institutions: ClassVar[bool] = True
+    remembers: ClassVar[bool] = False
 
     @classmethod
     def check(cls, params: Params, scenario: Scenario) -> Iterator[Problem]:
@@ -88,7 +90,9 @@ class Policy:
 class ScriptedPolicy(Policy):
     """A policy written in Python: ``on_<phase>(decision)`` answers that phase; other phases fall back.
 
-    So a selfish agent needs only ``on_act``; it never punishes because it has no ``on_sanction``.
+    So a selfish agent needs only ``on_act``; it never punishes because it has no ``on_sanction``. An answer that
+    many agents give alike (a contribution, a yes) is made by ``decision.answer(...)``, one shared instance per
+    distinct answer; one of the agent's own (points for named agents, a bid) by ``decision.schema(...)``.
     """
 
     def decide(self, decisions: list[Decision]) -> list[BaseModel]:

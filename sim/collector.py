@@ -14,7 +14,7 @@ import pandas as pd
 from mesa.datacollection import DataCollector
 
 if TYPE_CHECKING:
-    import mesa
+    from sim.model import SocietyModel
 
 
 class ColumnarCollector(DataCollector):
@@ -23,20 +23,25 @@ class ColumnarCollector(DataCollector):
     def __init__(self, model_reporters: dict[str, Any], agent_reporters: dict[str, Any]) -> None:
         super().__init__(model_reporters=model_reporters, agent_reporters=agent_reporters)
         self.agent_columns: dict[str, list[Any]] = {"Step": [], "AgentID": []}
+        # an attribute reporter is read in place (Mesa wraps it in a function called once per agent)
+        self.attributes = {name: r for name, r in agent_reporters.items() if isinstance(r, str)}
 
-    def collect(self, model: mesa.Model) -> None:
-        """Model reporters as Mesa records them; then one column per agent reporter."""
+    def collect(self, model: SocietyModel) -> None:
+        """Model reporters as Mesa records them; then one column per agent reporter, over `SocietyModel.everyone`
+        (Mesa's agent set yields its agents one by one from a weak dictionary, in the same order)."""
         agent_reporters, self.agent_reporters = self.agent_reporters, {}
         try:
             super().collect(model)
         finally:
             self.agent_reporters = agent_reporters
-        agents = list(model.agents)
+        agents = model.everyone()
         columns = self.agent_columns
         columns["Step"].extend([model.steps] * len(agents))
         columns["AgentID"].extend([a.unique_id for a in agents])
         for name, reporter in agent_reporters.items():
-            columns.setdefault(name, []).extend([reporter(a) for a in agents])
+            attribute = self.attributes.get(name)
+            values = [getattr(a, attribute, None) for a in agents] if attribute else list(map(reporter, agents))
+            columns.setdefault(name, []).extend(values)
 
     def get_agent_vars_dataframe(self) -> pd.DataFrame:
         """One row per agent and step, indexed by (Step, AgentID), as Mesa's."""

@@ -92,6 +92,11 @@ class Component:
     def observe(self, agent: SocietyAgent, observation: Observation) -> None:
         """Add what ``agent`` alone can see of this component to ``observation``."""
 
+    def observer(self) -> Callable[[SocietyAgent, Observation], None] | None:
+        """`observe` for the agents of one phase, asked once at its start (None: nothing to add per agent).
+        Override it instead of `observe` where part of each agent's view is looked up the same way for all."""
+        return None if type(self).observe is Component.observe else self.observe
+
     def model_reporters(self) -> dict[str, Callable[[SocietyModel], Any]]:
         """Model-level metrics recorded every step (column name -> function of the model)."""
         return {}

@@ -12,6 +12,7 @@ import gc
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from functools import cached_property
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 import mesa
@@ -74,8 +75,9 @@ class SocietyModel(mesa.Model):
             for _ in range(group.count):
                 agent = SocietyAgent(self, group, policy)
                 self._by_id[agent.unique_id] = agent
-        self._active = [a for a in self._by_id.values() if a.active]
-        self._waiting = [a for a in self._by_id.values() if not a.active]
+        self._everyone = list(self._by_id.values())
+        self._active = [a for a in self._everyone if a.active]
+        self._waiting = [a for a in self._everyone if not a.active]
         self.network = build_network(scenario.network, list(self._by_id), self.rng)
         self.events: list[Event] = []
         self.inbox: dict[int, list[str]] = defaultdict(list)
@@ -110,12 +112,25 @@ class SocietyModel(mesa.Model):
     def agent(self, unique_id: int) -> SocietyAgent:
         return self._by_id[unique_id]
 
+    def everyone(self) -> list[SocietyAgent]:
+        """Every agent, active or still to join, in id order: one list, built once (nobody leaves the society)."""
+        return self._everyone
+
     def active_agents(self) -> list[SocietyAgent]:
         """Agents taking part this step, in id order (a stable order keeps runs reproducible).
 
         One list kept up to date as newcomers join, so that asking is free: read it, never change it.
         """
         return self._active
+
+    def answering(self, phase: str, agents: list[SocietyAgent]) -> list[SocietyAgent]:
+        """Those of ``agents`` whose policy decides in ``phase`` (`Policy.answers`); the others take its fallback."""
+        answers: dict[type[Policy], bool] = {}
+        for agent in agents:
+            cls = type(agent.policy)
+            if cls not in answers:
+                answers[cls] = cls.answers(phase)
+        return [agent for agent in agents if answers[type(agent.policy)]]
 
     def briefing(self) -> str:
         """The rules as LLM agents read them: the environment's briefing, then each institution's."""
@@ -128,14 +143,24 @@ class SocietyModel(mesa.Model):
             component.observe_public(public)
         return public
 
-    def observation(self, agent: SocietyAgent, public: dict[str, Any] | None = None) -> Observation:
-        """What ``agent`` sees now: the public part (``public``, or built afresh), then the environment's view
-        and each institution's additions for this agent."""
-        obs = self.environment.observe_agent(agent, self.public_observation() if public is None else public)
-        for institution in self.institutions:
-            institution.observe(agent, obs)
-        obs.messages = list(self.inbox.get(agent.unique_id, ()))
-        return obs
+    def observation(self, agent: SocietyAgent) -> Observation:
+        """What ``agent`` sees now (`observer`)."""
+        return self.observer()(agent)
+
+    def observer(self) -> Callable[[SocietyAgent], Observation]:
+        """What each agent sees, for a whole phase: a copy of the public part (built once), then the environment's
+        view and each institution's additions (`Component.observer`, each readied once), then its messages."""
+        public, step, inbox = self.public_observation(), self.steps, self.inbox
+        adding = [add for component in self.components if (add := component.observer()) is not None]
+
+        def observe(agent: SocietyAgent) -> Observation:
+            obs = Observation(agent.unique_id, step, dict(public))
+            for add in adding:
+                add(agent, obs)
+            obs.messages = list(inbox.get(agent.unique_id, ()))
+            return obs
+
+        return observe
 
     def act_schema(self, agent: SocietyAgent) -> type[BaseModel]:
         """The environment's action for ``agent``, extended by every institution's action fields."""
@@ -207,10 +232,12 @@ class SocietyModel(mesa.Model):
         stage) takes the fallback without an observation being built for it. ``narrow`` gives an agent's own JSON
         schema where its bounds are its own (see `Decision.json_schema`).
         """
+        if not agents:
+            return {}
         answering: dict[type[Policy], bool] = {}
         by_class: dict[type[Policy], list[tuple[Policy, Decision]]] = defaultdict(list)
         falling_back: dict[type[Policy], list[SocietyAgent]] = defaultdict(list)
-        public = self.public_observation() if agents else {}
+        observe = self.observer()
         for agent in agents:
             cls = type(agent.policy)
             if cls not in answering:
@@ -218,7 +245,7 @@ class SocietyModel(mesa.Model):
             if not answering[cls]:
                 falling_back[cls].append(agent)
                 continue
-            decision = Decision(agent, phase, self.observation(agent, public), schema_of(agent), fallback_of, narrow)
+            decision = Decision(agent, phase, observe(agent), schema_of(agent), fallback_of, narrow)
             by_class[cls].append((agent.policy, decision))
         actions: dict[int, BaseModel] = {}
         for cls in answering:  # in the order the classes first appear, as before
@@ -251,11 +278,13 @@ class SocietyModel(mesa.Model):
         self._active = [a for a in self._by_id.values() if a.active]
 
     def _settle(self, outcome: Outcome) -> None:
+        """Book the payoffs; agents whose policy reads its memory (`Policy.remembers`) also remember the step."""
         specified, true = outcome.specified, outcome.true
         for agent in self._active:
             reward = specified.get(agent.unique_id, 0.0)
             agent.settle(reward, true.get(agent.unique_id, 0.0))
-            agent.memory.add(self.steps, "outcome", self._describe(agent, reward))
+            if agent.policy.remembers:
+                agent.memory.add(self.steps, "outcome", self._describe(agent, reward))
         for agent in self._waiting:
             agent.specified_reward = agent.true_utility = 0.0
 
@@ -270,7 +299,7 @@ class SocietyModel(mesa.Model):
     # -- recording -------------------------------------------------------------------------------
     def _model_reporters(self) -> dict[str, Callable[[SocietyModel], Any]]:
         def total(attr: str) -> Callable[[SocietyModel], float]:
-            return lambda m: float(sum(getattr(a, attr) for a in m.active_agents()))
+            return lambda m: float(sum(map(attrgetter(attr), m.active_agents())))
 
         reporters: dict[str, Callable[[SocietyModel], Any]] = {
             "step": lambda m: m.steps,

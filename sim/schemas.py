@@ -19,6 +19,8 @@ from pydantic import BaseModel, create_model
 
 SCHEMA_CACHE_SIZE = 512
 """Schemas each builder keeps; a long sweep or dashboard session reuses them and never grows without limit."""
+ANSWER_CACHE_SIZE = 4096
+"""Shared answers kept (`shared_answer`): scripted policies repeat a few answers across thousands of agents."""
 
 Builder = TypeVar("Builder", bound=Callable[..., Any])
 
@@ -54,3 +56,11 @@ def _extended(base: type[BaseModel], extra: FieldSet) -> type[BaseModel]:
 def extended(base: type[BaseModel], extra: FieldSet) -> type[BaseModel]:
     """``base`` with the fields of ``extra`` added (the institutions' act-phase fields), built once per pair."""
     return _extended(base, extra) if extra.fields else base
+
+
+@lru_cache(maxsize=ANSWER_CACHE_SIZE, typed=True)
+def shared_answer(schema: type[BaseModel], /, **fields: Any) -> BaseModel:
+    """``schema(**fields)``, validated once per distinct answer and shared by every agent that gives it (read it,
+    never change it, like every action). Values must be hashable; ``typed``: 1 and 1.0 stay apart where a field
+    keeps what it is given."""
+    return schema(**fields)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from sim.schemas import json_schema_of
+from sim.schemas import json_schema_of, shared_answer
 
 if TYPE_CHECKING:
     from agents.agent import SocietyAgent
@@ -57,6 +57,11 @@ class Decision:
     def fallback(self) -> BaseModel:
         """The declared action for this agent, made when asked: most decisions never need it."""
         return self.fallback_of(self.agent)
+
+    def answer(self, **fields: Any) -> BaseModel:
+        """An instance of ``schema`` with ``fields``, one per distinct answer and shared (`sim.schemas.shared_answer`):
+        a scripted policy's thousands of agents give a handful of different answers."""
+        return shared_answer(self.schema, **fields)
 
     def json_schema(self) -> dict[str, Any]:
         """The JSON schema an answer must match, which an LLM decodes against.

@@ -115,6 +115,7 @@ class LLMPolicy(Policy):
     """Decides by asking the scenario's LLM, with prompts built from this group's templates and persona."""
 
     Params = LLMPolicyParams
+    remembers = True
 
     @classmethod
     def uses_llm(cls, params: LLMPolicyParams) -> bool:

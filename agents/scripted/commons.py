@@ -17,7 +17,7 @@ class Greedy(ScriptedPolicy):
     reads_institutions = False
 
     def on_act(self, decision: Decision) -> BaseModel:
-        return decision.schema(fish=decision.observation.public["stock"])
+        return decision.answer(fish=decision.observation.public["stock"])
 
 
 @POLICIES.register("sustainable")
@@ -28,7 +28,7 @@ class Sustainable(ScriptedPolicy):
     reads_institutions = False
 
     def on_act(self, decision: Decision) -> BaseModel:
-        return decision.schema(fish=decision.observation.public["sustainable_share"])
+        return decision.answer(fish=decision.observation.public["sustainable_share"])
 
 
 class ConditionalParams(Params):
@@ -64,4 +64,4 @@ class ConditionalCooperator(ScriptedPolicy):
             ask = public["sustainable_share"] if self.params.first is None else self.params.first
         else:
             ask = round(caught / fishers)
-        return decision.schema(fish=min(ask, public["stock"]))
+        return decision.answer(fish=min(ask, public["stock"]))

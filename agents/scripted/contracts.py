@@ -35,8 +35,8 @@ class ContractPolicy(ScriptedPolicy):
     def on_act(self, decision: Decision) -> BaseModel:
         private = decision.observation.private
         if private.get("role") == "principal":
-            return decision.schema(hire=self.hire(decision))
-        return decision.schema(in_gap=self.conduct(decision))
+            return decision.answer(hire=self.hire(decision))
+        return decision.answer(in_gap=self.conduct(decision))
 
     def conduct(self, decision: Decision) -> str:
         """The literal optimiser: exploit a gap unless what honouring earns under the institutions in
@@ -79,13 +79,13 @@ class ContractPolicy(ScriptedPolicy):
         task = decision.observation.private["last_task"]
         court = decision.observation.public["court"]
         worth_it = court["expected_award_if_exploited"] > court["filing_cost"]
-        return decision.schema(sue=bool(task and task["conduct"] == "exploit" and worth_it))
+        return decision.answer(sue=bool(task and task["conduct"] == "exploit" and worth_it))
 
     def on_bonus(self, decision: Decision) -> BaseModel:
         terms = decision.observation.private["relational"]
         if self.params.bonus_rule == "bound":
-            return decision.schema(pay=terms["bonus"] <= terms["self_enforcing_limit"])
-        return decision.schema(pay=self.params.bonus_rule == "always")
+            return decision.answer(pay=terms["bonus"] <= terms["self_enforcing_limit"])
+        return decision.answer(pay=self.params.bonus_rule == "always")
 
 
 @POLICIES.register("literal")

@@ -47,7 +47,7 @@ class Selfish(ScriptedPolicy):
     reads_institutions = False
 
     def on_act(self, decision: Decision) -> BaseModel:
-        return decision.schema(contribute=0)
+        return decision.answer(contribute=0)
 
 
 class ConditionalParams(Params):
@@ -69,11 +69,11 @@ class ConditionalCooperator(ScriptedPolicy):
 
     def matched(self, decision: Decision) -> int:
         """``slope`` × the others' mean contribution last period (``first`` with no history)."""
-        me = decision.agent.unique_id
-        others = [c for j, c in last_group_contributions(decision).items() if j != me]
+        me, given = decision.agent.unique_id, last_group_contributions(decision)
+        others = len(given) - (me in given)
         if not others:
             return self.params.first
-        return round(self.params.slope * sum(others) / len(others))
+        return round(self.params.slope * (sum(given.values()) - given.get(me, 0)) / others)
 
     def contribution(self, decision: Decision) -> int:
         me, private = decision.agent.unique_id, decision.observation.private
@@ -84,7 +84,7 @@ class ConditionalCooperator(ScriptedPolicy):
 
     def on_act(self, decision: Decision) -> BaseModel:
         give = min(self.contribution(decision), decision.observation.public["endowment"])
-        return decision.schema(contribute=give, **own_rule_fields(decision))
+        return decision.answer(contribute=give, **own_rule_fields(decision))
 
 
 class PunisherParams(ConditionalParams):
@@ -108,17 +108,20 @@ class AltruisticPunisher(ConditionalCooperator):
         return public["endowment"] if self.params.contribute is None else self.params.contribute
 
     def on_sanction(self, decision: Decision) -> BaseModel:
-        private, me = decision.observation.private, decision.agent.unique_id
+        """Points for those who gave less or broke rules; none for the others (0, the default, is left out)."""
+        private, p = decision.observation.private, self.params
         most = decision.observation.public["punishment"]["max_points"]
         given = decision.observation.local["group_contributions"]
+        mine = given.get(decision.agent.unique_id, 0)
         may_punish = private["may_punish"]  # a list of ids without norms, else each one's rules judged broken
         judged = may_punish.items() if isinstance(may_punish, dict) else zip(may_punish, repeat(None))
         points = {}
         for target, broken in judged:
             if broken is not None:
-                owed = self.params.per_violation * len(broken)
+                owed = p.per_violation * len(broken)
             else:
-                shortfall = given.get(me, 0) - given.get(target, 0)
-                owed = math.ceil(shortfall / self.params.per_point) if shortfall > 0 else 0
-            points[f"agent_{target}"] = min(most, owed)
-        return decision.schema(**points)
+                shortfall = mine - given.get(target, 0)
+                owed = math.ceil(shortfall / p.per_point) if shortfall > 0 else 0
+            if owed:
+                points[f"agent_{target}"] = min(most, owed)
+        return decision.schema(**points) if points else decision.answer()

@@ -18,7 +18,7 @@ class BayesianMember(ScriptedPolicy):
     def on_act(self, decision: Decision) -> BaseModel:
         private = decision.observation.private
         stay = private["member"] and private["belief_enforcement_collapsed"] <= private["leave_if_belief_above"]
-        return decision.schema(stay=stay)
+        return decision.answer(stay=stay)
 
 
 @POLICIES.register("loyal_member")
@@ -29,4 +29,4 @@ class LoyalMember(ScriptedPolicy):
     reads_institutions = False
 
     def on_act(self, decision: Decision) -> BaseModel:
-        return decision.schema(stay=True)
+        return decision.answer(stay=True)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import BaseModel
 
 from sim.component import Component
 from sim.incentives import candidate_actions
 from sim.registry import Registry
-from sim.step import Observation, Outcome
+from sim.step import Outcome
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -28,13 +28,6 @@ class Environment(Component):
 
     Action: ClassVar[type[BaseModel]]
     step_name: ClassVar[str] = "step"  # what one step is in this game (month, period): the figures' axis
-
-    def observe_agent(self, agent: SocietyAgent, public: dict[str, Any]) -> Observation:
-        """A fresh observation for ``agent``, starting from a copy of the phase's ``public`` part; subclasses
-        fill in the rest via `observe`."""
-        obs = Observation(agent_id=agent.unique_id, step=self.model.steps, public=dict(public))
-        self.observe(agent, obs)
-        return obs
 
     def action_schema(self, agent: SocietyAgent) -> type[BaseModel]:
         """The act-phase action model for ``agent`` (override to tighten bounds per agent)."""

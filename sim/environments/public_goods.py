@@ -14,7 +14,7 @@ exactly the group's payoff. Peer punishment (the second stage) is the ``sanction
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -90,8 +90,6 @@ class PublicGoods(Environment):
         self.first_stage: dict[int, float] = {}
         # this period and the last: everyone's contribution, and per agent its group's (one dict per group)
         self.periods: dict[int, tuple[dict[int, int], dict[int, dict[int, int]]]] = {}
-        self.views: dict[int, dict[str, Any]] = {}  # what each group sees now, by its first member
-        self.views_at = (0, False)  # (period, contributions in): the moment the views are of
         self._regroup()
 
     # -- groups ----------------------------------------------------------------------------------
@@ -132,32 +130,33 @@ class PublicGoods(Environment):
         public.update(period=self.model.steps, endowment=self.params.endowment, mpcr=self.params.mpcr,
                       group_size=self.params.group_size)
 
-    def observe(self, agent: SocietyAgent, observation: Observation) -> None:
-        """The group's view (`group_view`); the agent's own last contribution and income, and under stranger
-        matching what its group of last period gave (another group than this one)."""
-        me = agent.unique_id
-        observation.local = self.group_view(me)
-        last_given, last_seen = self.periods.get(self.model.steps - 1, ({}, {}))
-        if self.params.matching == "stranger":
-            observation.private["last_group_contributions"] = last_seen.get(me, {})
-        observation.private.update(last_contribution=last_given.get(me), total_income=agent.total_specified)
+    def observer(self) -> Callable[[SocietyAgent, Observation], None]:
+        """Each agent's group view (`Observation.local`: its members; this period's contributions once they are in,
+        in the punishment stage; under partner matching last period's), one dict per group for the phase; its own
+        last contribution and income, and under stranger matching what its group of last period gave (another group
+        than this one). The periods and groups are looked up once for the phase."""
+        self._regroup()
+        now, group_of, partner = self.model.steps, self.group_of_agent, self.params.matching == "partner"
+        seen = self.periods.get(now, ({}, {}))[1]
+        last_given, last_seen = self.periods.get(now - 1, ({}, {}))
+        views: dict[int, dict[str, Any]] = {}  # by the group's first member; shared: read, never change
 
-    def group_view(self, agent_id: int) -> dict[str, Any]:
-        """What ``agent_id``'s group sees alike: its members; this period's contributions once they are in (the
-        punishment stage); under partner matching, last period's. One dict per group until the contributions
-        come in or the period ends (shared: read it, never change it)."""
-        group, now = self.group_of(agent_id), self.model.steps
-        if self.views_at != (now, now in self.periods):
-            self.views, self.views_at = {}, (now, now in self.periods)
-        view = self.views.get(group[0])
-        if view is None:
-            view = {"group": group}
-            if now in self.periods:
-                view["group_contributions"] = self.periods[now][1][agent_id]
-            if self.params.matching == "partner":
-                view["last_group_contributions"] = self.periods.get(now - 1, ({}, {}))[1].get(agent_id, {})
-            self.views[group[0]] = view
-        return view
+        def observe(agent: SocietyAgent, observation: Observation) -> None:
+            me = agent.unique_id
+            group = group_of[me]
+            view = views.get(group[0])
+            if view is None:
+                view = views[group[0]] = {"group": group}
+                if seen:
+                    view["group_contributions"] = seen[me]
+                if partner:
+                    view["last_group_contributions"] = last_seen.get(me, {})
+            observation.local = view
+            if not partner:
+                observation.private["last_group_contributions"] = last_seen.get(me, {})
+            observation.private.update(last_contribution=last_given.get(me), total_income=agent.total_specified)
+
+        return observe
 
     def action_schema(self, agent: SocietyAgent) -> type[BaseModel]:
         """A contribution can't exceed the endowment: the bound lives in the schema."""
@@ -177,20 +176,19 @@ class PublicGoods(Environment):
     # -- one period ------------------------------------------------------------------------------
     def resolve(self, actions: dict[int, BaseModel]) -> Outcome:
         self._regroup()
-        p = self.params
+        endowment, mpcr = self.params.endowment, self.params.mpcr
         given = {a: int(act.contribute) for a, act in actions.items()}
         specified, true = {}, {}
-        for group in self.groups:
-            project = sum(given[j] for j in group)
-            for j in group:
-                specified[j] = p.endowment - given[j] + p.mpcr * project
-                true[j] = p.endowment - given[j] + len(group) * p.mpcr * given[j]
-        self.contributions, self.first_stage = given, dict(specified)
-        now = self.model.steps
-        seen: dict[int, dict[int, int]] = {}
+        seen: dict[int, dict[int, int]] = {}  # per agent its group's contributions, one dict per group
         for group in self.groups:
             of_group = {j: given[j] for j in group}
             seen.update(dict.fromkeys(group, of_group))
+            project, worth = mpcr * sum(of_group.values()), len(group) * mpcr
+            for j, c in of_group.items():
+                specified[j] = endowment - c + project
+                true[j] = endowment - c + worth * c
+        self.contributions, self.first_stage = given, dict(specified)
+        now = self.model.steps
         self.periods = {s: period for s, period in self.periods.items() if s == now - 1}
         self.periods[now] = (given, seen)
         return Outcome(specified=specified, true=true, info={"contributions": given, "groups": self.groups})

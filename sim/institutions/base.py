@@ -61,7 +61,7 @@ class Institution(Component):
     def text_only(cls) -> bool:
         """Whether the institution only adds rule text: no action fields, observations, phase, penalties or
         enforcement, so only agents that read the rules' text (LLM agents) can respond to it."""
-        hooks = ("action_fields", "observe_public", "observe", "enforce", "expected_penalty")
+        hooks = ("action_fields", "observe_public", "observe", "observer", "enforce", "expected_penalty")
         return cls.phase is None and all(getattr(cls, h) is getattr(Institution, h) for h in hooks)
 
     def expected_penalty(self, agent: SocietyAgent, action: BaseModel) -> Penalty:

@@ -22,7 +22,7 @@ the loss; both are booked through `Outcome.adjust` and add up in the ledger.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
@@ -187,21 +187,30 @@ class Sanctions(Institution):
         """Whom ``agent_id`` may punish now, with the rules it judges each to have broken (None: no norms)."""
         if self.perception is not None:
             return {a: rules for a, rules in self.perception.witnessed(agent_id).items() if rules}
-        truth = self.norms.violations if self.norms is not None else {}
-        return {a: truth.get(a) if self.norms is not None else None for a in peers(self.model, agent_id)}
+        seen = peers(self.model, agent_id)
+        if self.norms is None:
+            return dict.fromkeys(seen)
+        truth = self.norms.violations
+        return {a: truth.get(a) for a in seen}
 
     def observe_public(self, public: dict[str, Any]) -> None:
         if self.params.peer:
             public["punishment"] = self.terms()
 
-    def observe(self, agent: SocietyAgent, observation: Observation) -> None:
+    def observer(self) -> Callable[[SocietyAgent, Observation], None] | None:
+        """The points each agent received last step; in the punishment stage also whom it may punish."""
         if not self.params.peer:
-            return
-        observation.private["points_received_last"] = self.received_last.get(agent.unique_id, 0)
-        if self.open:
-            targets = self.may_punish.get(agent.unique_id, {})  # without norms no one is judged: just the ids
-            judged = self.norms is not None or self.perception is not None
-            observation.private["may_punish"] = targets if judged else list(targets)
+            return None
+        received, may_punish = self.received_last, self.may_punish if self.open else None
+        judged = self.norms is not None or self.perception is not None  # without norms: just whom, as a list
+
+        def observe(agent: SocietyAgent, observation: Observation) -> None:
+            observation.private["points_received_last"] = received.get(agent.unique_id, 0)
+            if may_punish is not None:
+                targets = may_punish.get(agent.unique_id, {})
+                observation.private["may_punish"] = targets if judged else list(targets)
+
+        return observe
 
     def expected_penalty(self, agent: SocietyAgent, action: BaseModel) -> Penalty:
         """For each rule the record is expected to list against ``action`` (detection probability × rules
@@ -223,12 +232,13 @@ class Sanctions(Institution):
 
     # -- the punishment stage --------------------------------------------------------------------
     def open_phase(self, agents: list[SocietyAgent]) -> list[SocietyAgent]:
-        """Everyone with someone to punish; whom each may punish is fixed here for the stage."""
+        """Everyone with someone to punish; whom each may punish is fixed here for the stage. An agent whose policy
+        never punishes (`SocietyModel.answering`) would take the fallback, no points, so it is not asked at all."""
         self.open = True
         self.may_punish = {}
         if not self.params.peer:
             return []
-        for agent in agents:
+        for agent in self.model.answering(self.phase, agents):
             if targets := self.targets(agent.unique_id):
                 self.may_punish[agent.unique_id] = targets
         return [a for a in agents if a.unique_id in self.may_punish]
@@ -250,7 +260,7 @@ class Sanctions(Institution):
         self.step_given = {}
         for punisher, action in ctx.phase_actions.get(self.phase, {}).items():
             allowed = self.may_punish.get(punisher, {})
-            for name, points in action.model_dump().items():
+            for name, points in action.model_extra.items():  # a punishment's points are its extra fields
                 target = int(name.removeprefix("agent_"))
                 if points and target in allowed:  # points for anyone else are void
                     self._punish(ctx, punisher, target, points, received)
