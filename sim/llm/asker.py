@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ValidationError
 
 from sim.llm.config import LLMConfig, SamplingOverrides
-from sim.llm.prompts import ContextBudget, Prompt
+from sim.llm.prompts import ContextBudget, Prompt, schema_json
 from sim.llm.types import SEED_SPAN, ChatReply, ChatRequest, Sampling, derive_seed
 from sim.schemas import json_schema_of
 
@@ -201,12 +201,15 @@ class Asker:
         """
         requests = []
         first: dict[tuple, tuple[int, int]] = {}  # identical chat -> (its first seed, requests so far)
+        texts: dict[int, str] = {}  # each schema's text, once per schema object (all alive for the batch)
         for index, (pending, _) in enumerate(items):
             q = pending.question
             note = REASK_NOTE.format(error=errors[index]) if errors else ""
             user = f"{pending.user}\n\n{note}" if note else pending.user
             schema = q.json_schema if q.json_schema is not None else json_schema_of(q.schema)
-            same = (pending.system, user, id(schema), pending.sampling)
+            if id(schema) not in texts:  # equal schemas built apart are one schema: their requests are identical
+                texts[id(schema)] = schema_json(schema)
+            same = (pending.system, user, texts[id(schema)], pending.sampling)
             if same in first and first[same][1] < SEED_SPAN:
                 seed, count = first[same]
                 first[same] = (seed, count + 1)

@@ -158,6 +158,18 @@ def test_identical_questions_get_consecutive_seeds_and_the_same_answers_with_ded
     assert [a.value.text for a in on] == [f"echo:{{}}:{s}" if s != seeds[2] else f"echo:[]:{s}" for s in seeds]
 
 
+def test_questions_whose_schemas_are_equal_but_built_apart_are_identical_requests():
+    def schema() -> dict[str, Any]:  # a fresh dict each time, as a per-agent narrowed schema is
+        return {"type": "object", "properties": {"pick": {"type": "integer", "minimum": 0, "maximum": 3}}}
+
+    backend = FakeBackend(samples=True)
+    asked = [Question(purpose="verdict", step=2, phase="verdict", schema=Echo, json_schema=schema(),
+                      prompt=FixedPrompt("judge", "{}"), about=(a, a + 10)) for a in (1, 2)]
+    Asker(LLMClient(backend), LLMConfig(), 9).ask(asked)
+    first = derive_seed(9, 2, "verdict", "verdict", 1)
+    assert [(r.seed, r.n) for r in backend.batches[0]] == [(first, 2)]
+
+
 def test_a_prompt_too_long_for_the_context_says_which_setting_to_raise():
     asker = Asker(FakeLLMClient(), LLMConfig(max_model_len=300, max_tokens=64), 0)
     long = Question(purpose="plan", step=0, phase="plan", schema=Choice, prompt=FixedPrompt("x " * 200, "{}"))
