@@ -84,15 +84,19 @@ def start_time(pid: int) -> str | None:
 
 
 def descendants(pid: int) -> list[int]:
-    """Every live process below ``pid`` (zombies left out)."""
+    """Every live process below ``pid``: zombies left out, but not what is below one (a process read under a
+    parent that has just died, before the kernel handed it to a subreaper, is still below ``pid``)."""
     children: dict[int, list[int]] = {}
+    dead: set[int] = set()
     for child, parent, state in _process_table():
-        if state != b"Z":
-            children.setdefault(parent, []).append(child)
+        children.setdefault(parent, []).append(child)
+        if state == b"Z":
+            dead.add(child)
     found, todo = [], [pid]
     while todo:
         for child in children.get(todo.pop(), []):
-            found.append(child)
+            if child not in dead:
+                found.append(child)
             todo.append(child)
     return found
 
@@ -134,11 +138,12 @@ def stop_tree(child: subprocess.Popen[bytes], grace_s: float) -> None:
         for pid in descendants(os.getpid()):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
-        deadline = time.monotonic() + wait_s
+        deadline, empty = time.monotonic() + wait_s, 0
         while time.monotonic() < deadline:
             child.poll()
             _reap(keep=child.pid)
-            if not descendants(os.getpid()):
+            empty = 0 if descendants(os.getpid()) else empty + 1
+            if empty == 2:  # twice, 0.1 s apart: an orphan being handed over is seen by the second look
                 return
             time.sleep(0.1)
 

@@ -179,3 +179,14 @@ def test_a_server_started_from_a_thread_that_ends_keeps_running(tmp_path: Path) 
         assert server.healthy() and all(alive(p) for p in tree_pids(tmp_path / "pids"))
     finally:
         server.stop()
+
+
+def test_what_is_below_a_zombie_is_still_below_us(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process table read while a server dies: its engine still listed under it, the server already a zombie.
+    The guard must still stop the engine, so it counts as ours; the zombie itself needs no stopping."""
+    import sim.processes as processes
+
+    me = os.getpid()
+    table = [(10, me, b"S"), (11, me, b"Z"), (12, 11, b"S"), (13, 12, b"R"), (14, 1, b"S")]
+    monkeypatch.setattr(processes, "_process_table", lambda: table)
+    assert sorted(descendants(me)) == [10, 12, 13]
