@@ -42,6 +42,12 @@ def valid(answer: BaseModel, schema: type[BaseModel]) -> BaseModel:
     return answer if type(answer) is schema else schema.model_validate(answer.model_dump())
 
 
+def policy_classes(phase: str, agents: list[SocietyAgent]) -> dict[type[Policy], bool]:
+    """The policy classes of ``agents`` in the order they first appear, each with whether it decides in ``phase``
+    (`Policy.answers`, asked once per class)."""
+    return {cls: cls.answers(phase) for cls in dict.fromkeys(type(agent.policy) for agent in agents)}
+
+
 class Message(BaseModel):
     """What an agent says to its neighbours in a talk round; empty means silence."""
 
@@ -125,11 +131,7 @@ class SocietyModel(mesa.Model):
 
     def answering(self, phase: str, agents: list[SocietyAgent]) -> list[SocietyAgent]:
         """Those of ``agents`` whose policy decides in ``phase`` (`Policy.answers`); the others take its fallback."""
-        answers: dict[type[Policy], bool] = {}
-        for agent in agents:
-            cls = type(agent.policy)
-            if cls not in answers:
-                answers[cls] = cls.answers(phase)
+        answers = policy_classes(phase, agents)
         return [agent for agent in agents if answers[type(agent.policy)]]
 
     def briefing(self) -> str:
@@ -234,14 +236,12 @@ class SocietyModel(mesa.Model):
         """
         if not agents:
             return {}
-        answering: dict[type[Policy], bool] = {}
+        answering = policy_classes(phase, agents)
         by_class: dict[type[Policy], list[tuple[Policy, Decision]]] = defaultdict(list)
         falling_back: dict[type[Policy], list[SocietyAgent]] = defaultdict(list)
         observe = self.observer()
         for agent in agents:
             cls = type(agent.policy)
-            if cls not in answering:
-                answering[cls] = cls.answers(phase)
             if not answering[cls]:
                 falling_back[cls].append(agent)
                 continue

@@ -149,6 +149,17 @@ def test_a_scenario_can_replace_a_template_with_its_own_file(tmp_path: Path):
     assert "Month 1: how many tons, fisher?" in client.sent[0][0].messages[1]["content"]
 
 
+def test_a_shared_template_without_the_group_part_keeps_the_groups_view_in_the_agents_own_part(tmp_path: Path):
+    (tmp_path / "shared.txt").write_text("$instruction\n\nWhat everyone observes now (JSON):\n$public\n")
+    pg = FakeLLMClient(lambda r: '{"contribute": 5}' if "contribute" in r.schema["properties"] else "{}")
+    model = run(load_scenario(SCENARIOS / "public_goods.yaml", [
+        "steps=2", f"population.0.policy={{kind: llm, templates: {{shared: {tmp_path / 'shared.txt'}}}}}"]), pg)
+    user = pg.sent[-1][0].messages[1]["content"]
+    group = model.environment.group_of(pg.sent[-1][0].tag["agent"])
+    assert "What your group observes" not in user
+    assert f'"group": {group}' in user[own_start(user):] and '"group_contributions": {' in user[own_start(user):]
+
+
 def test_a_missing_template_file_is_a_located_scenario_error(tmp_path: Path):
     (tmp_path / "s.yaml").write_text(
         "name: s\nsteps: 1\nenvironment: {kind: commons}\n"

@@ -133,6 +133,8 @@ class LLMPolicy(Policy):
         super().__init__(model, params, group)
         self.templates = PromptTemplates.load(model.spec.environment.kind, params.templates)
         self._own_shows_schema = "schema" in self.templates.template("own")[0].get_identifiers()
+        # a scenario's own shared template written before $local: the group's view goes with the private state
+        self._shared_shows_local = "local" in self.templates.template("shared")[0].get_identifiers()
         self._rounds: dict[tuple[int, str], int] = {}
         self._summarised: dict[int, int] = {}
 
@@ -174,7 +176,7 @@ class LLMPolicy(Policy):
             }
             parts = ChatParts(self.templates, chats.system(self), template="user", values=values, **common)
         else:
-            values = {"private": state_json(obs.private)}
+            values = {"private": state_json(obs.private if self._shared_shows_local else {**obs.local, **obs.private})}
             if self._own_shows_schema:  # not by default: the structured output enforces it (docs/llm_agents.md)
                 values["schema"] = chats.schema_text(json_schema)
             if chats.conversation() or not self.model.spec.talk.rounds:  # shared already, or no one talks
