@@ -7,6 +7,7 @@ outputs that cannot be written (disk full, read-only) with status 4; nothing hal
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
@@ -149,8 +150,32 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, raised like Ctrl-C so that cleanup runs: a killed run must not orphan its vLLM engine processes."""
 
 
+TERMINATE_GRACE_S = 60.0
+
+
 def _raise_terminated(signum: int, frame: object) -> None:
     raise Terminated
+
+
+def _raise_terminated_by_deadline(signum: int, frame: object) -> None:
+    """`_raise_terminated` for a process that ``main`` runs: if unwinding and interpreter exit have not ended it
+    `TERMINATE_GRACE_S` after the first SIGTERM (seen once in CI: a run on the in-process engine still there 300 s
+    after SIGTERM), a timer thread kills what is below it and exits 143 anyway."""
+    if not any(isinstance(t, threading.Timer) and t.name == "alignsim-terminate" for t in threading.enumerate()):
+        deadline = threading.Timer(TERMINATE_GRACE_S, _exit_terminated)
+        deadline.name, deadline.daemon = "alignsim-terminate", True
+        deadline.start()
+    raise Terminated
+
+
+def _exit_terminated() -> None:
+    from sim.processes import descendants
+
+    print("alignsim: terminated (cleanup did not finish; its processes were killed)", file=sys.stderr, flush=True)
+    for pid in descendants(os.getpid()):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    os._exit(143)
 
 
 def _redeliver_swallowed(previous: Callable[[sys.UnraisableHookArgs], object]) -> Callable[..., None]:
@@ -173,6 +198,8 @@ def _redeliver_swallowed(previous: Callable[[sys.UnraisableHookArgs], object]) -
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The `alignsim` command; ``argv`` None: it is the process's own (console script, ``python -m sim.cli``),
+    so SIGTERM also gets a deadline by which the process exits (`_raise_terminated_by_deadline`)."""
     os.environ.setdefault("MPLBACKEND", "Agg")  # figures go to files; a notebook keeps its inline backend
     parser = build_parser()
     try:
@@ -180,7 +207,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse's usage errors (status 2) and --help (0), returned like any other status
         return int(exc.code or 0)
     in_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
+    on_sigterm = _raise_terminated_by_deadline if argv is None else _raise_terminated
+    previous = signal.signal(signal.SIGTERM, on_sigterm) if in_main_thread else None
     previous_hook = sys.unraisablehook
     if in_main_thread:
         sys.unraisablehook = _redeliver_swallowed(previous_hook)

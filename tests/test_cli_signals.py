@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
+from tests.faults.helpers import alive
 from tests.helpers import main_running
 
 
@@ -22,3 +26,41 @@ def test_sigterm_runs_cleanup_and_exits_143(monkeypatch: pytest.MonkeyPatch, cap
     assert cleaned == ["engine closed"]
     assert "alignsim: terminated" in capsys.readouterr().err
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+STUCK_CLEANUP = """
+import argparse, subprocess, sys, time
+from sim import cli
+
+def command(args):
+    child = subprocess.Popen(["sleep", "600"])
+    print(child.pid, flush=True)
+    try:
+        time.sleep(600)
+    finally:
+        time.sleep(600)  # a cleanup that never ends
+
+parser = argparse.ArgumentParser()
+parser.set_defaults(func=command)
+cli.build_parser = lambda: parser
+cli.TERMINATE_GRACE_S = 1.0
+sys.exit(cli.main())
+"""
+
+
+def test_sigterm_exits_143_by_the_deadline_when_cleanup_hangs() -> None:
+    root = Path(__file__).resolve().parents[1]
+    process = subprocess.Popen([sys.executable, "-c", STUCK_CLEANUP], cwd=root, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(root)})
+    try:
+        child = int(process.stdout.readline())
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 143
+        assert "cleanup did not finish" in process.stderr.read().decode()
+        deadline = time.monotonic() + 10
+        while alive(child) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not alive(child)
+    finally:
+        process.kill()
+        process.wait()
