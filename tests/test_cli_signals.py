@@ -7,11 +7,11 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from tests.faults.helpers import alive
+from tests.faults.fakes import ROOT
+from tests.faults.helpers import wait_gone
 from tests.helpers import main_running
 
 
@@ -49,18 +49,14 @@ sys.exit(cli.main())
 
 
 def test_sigterm_exits_143_by_the_deadline_when_cleanup_hangs() -> None:
-    root = Path(__file__).resolve().parents[1]
-    process = subprocess.Popen([sys.executable, "-c", STUCK_CLEANUP], cwd=root, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(root)})
+    process = subprocess.Popen([sys.executable, "-c", STUCK_CLEANUP], cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
         child = int(process.stdout.readline())
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 143
         assert "cleanup did not finish" in process.stderr.read().decode()
-        deadline = time.monotonic() + 10
-        while alive(child) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not alive(child)
+        assert wait_gone([child], timeout_s=10) == []
     finally:
         process.kill()
         process.wait()
