@@ -88,7 +88,7 @@ def test_environment_and_institution_schemas_compose_into_one_typed_answer():
     request = client.sent[0][0]
     assert set(request.schema["properties"]) == {"fish", "report"}
     assert "You may report one fisher" in request.messages[0]["content"]
-    assert '"reports_last_month": 0' in request.messages[1]["content"]
+    assert '"reports_last_month":0' in request.messages[1]["content"]
     action = model.agent(1).last_action
     assert (action.fish, action.report) == (4, 2)
 

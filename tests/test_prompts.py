@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from itertools import pairwise
 from pathlib import Path
 
 import pytest
 
-from agents.llm.prompts import ChatParts, fit_to_context
+from agents.llm.prompts import ChatParts, fit_to_context, state_json
 from agents.memory import MemoryEntry
 from sim.errors import UserError
 from sim.llm.prompts import CHAT_TEMPLATE_RESERVE, ContextBudget, PromptTemplates, estimate_tokens
@@ -48,8 +49,8 @@ def test_within_a_phase_everything_before_the_agents_own_part_is_byte_identical(
         assert [u[own_start(u):].split("\n")[0] for u in users] == [f"You are agent {r.tag['agent']}." for r in batch]
     act = client.sent[-1][0].messages[1]["content"]
     shared, own = act[: own_start(act)], act[own_start(act):]
-    assert shared.startswith("It is month 2. The lake holds") and '"last_catches": {' in shared
-    assert '"total_catch": 5.0' in own and "What you remember:" in own
+    assert shared.startswith("It is month 2. The lake holds") and '"last_catches":{' in shared
+    assert '"total_catch":5.0' in own and "What you remember:" in own
 
 
 def test_the_members_of_a_group_share_their_groups_part_and_other_groups_differ_only_from_there():
@@ -62,12 +63,31 @@ def test_the_members_of_a_group_share_their_groups_part_and_other_groups_differ_
         heads = {by_agent[a][: own_start(by_agent[a])] for a in group}
         assert len(heads) == 1  # one group part, byte-identical for its members
         part = next(iter(heads))[group_start(by_agent[group[0]]):]
-        assert f'"group": {group}' in part and '"group_contributions": {' in part
-        assert '"last_group_contributions": {' in part
+        assert f'"group":{json.dumps(group, separators=(",", ":"))}' in part and '"group_contributions":{' in part
+        assert '"last_group_contributions":{' in part
     own = by_agent[groups[0][0]][own_start(by_agent[groups[0][0]]):]
     assert "group_contributions" not in own and "received no messages" not in own  # no talk rounds here
-    assert f'"may_punish": {[a for a in groups[0] if a != groups[0][0]]}' in own
+    assert "may_punish" not in own  # without norms or monitoring: the rest of one's group, which its part lists
+    assert '"total_income":' in own and "last_contribution" not in own  # that is in what its group gave
     assert "- step 1: you chose contribute=5 and earned" in own
+
+
+def test_where_norms_judge_the_targets_each_member_is_told_whom_it_may_punish_and_for_what():
+    pg = FakeLLMClient(lambda r: '{"contribute": 5}' if "contribute" in r.schema["properties"] else "{}")
+    model = run(load_scenario(SCENARIOS / "norms.yaml", ["steps=1"]), pg)
+    sanctions = next(i for i in model.institutions if i.kind == "sanctions")
+    asked = [r for r in pg.sent[-1] if r.tag["phase"] == "sanction"]
+    assert asked  # monitoring saw someone give 5 of 20 tokens, which breaks the rule
+    for request in asked:
+        user = request.messages[1]["content"]
+        targets = sanctions.may_punish[request.tag["agent"]]
+        assert f'"may_punish":{json.dumps({str(k): v for k, v in targets.items()}, separators=(",", ":"))}' in user
+
+
+def test_prompt_numbers_are_written_as_a_person_would():
+    assert state_json({"total_income": 12.600000000000001, "b": [0.1 + 0.2, 2], "c": {"d": 1 / 3}}) == (
+        '{"b":[0.3,2],"c":{"d":0.333333},"total_income":12.6}'
+    )
 
 
 def test_in_a_complete_network_the_steps_conversation_is_shared_elsewhere_each_agent_has_its_own_messages():
@@ -126,7 +146,7 @@ def test_the_agent_first_layout_is_kept_for_the_benchmarks_before_and_after():
     run(llm_commons(fishers(2), talk=1, llm={"prompt_layout": "agent_first"}), client, steps=1)
     act = client.sent[1][0].messages[1]["content"]
     assert act.startswith("You are agent 1.\n\nYou remember") or act.startswith("You are agent 1.\n\nWhat you")
-    assert '"you": 1' in act and "Messages you received:\n- agent 2:" in act
+    assert '"you":1' in act and "Messages you received:\n- agent 2:" in act
     assert act.index("How many tons of fish") > act.index("Messages you received")
 
 
@@ -157,7 +177,8 @@ def test_a_shared_template_without_the_group_part_keeps_the_groups_view_in_the_a
     user = pg.sent[-1][0].messages[1]["content"]
     group = model.environment.group_of(pg.sent[-1][0].tag["agent"])
     assert "What your group observes" not in user
-    assert f'"group": {group}' in user[own_start(user):] and '"group_contributions": {' in user[own_start(user):]
+    own = user[own_start(user):]
+    assert f'"group":{json.dumps(group, separators=(",", ":"))}' in own and '"group_contributions":{' in own
 
 
 def test_a_missing_template_file_is_a_located_scenario_error(tmp_path: Path):

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from itertools import repeat
 from typing import Any
 
@@ -31,6 +32,17 @@ def last_group_contributions(decision: Decision) -> dict[int, int]:
     own under stranger matching (see `PublicGoods.observe`)."""
     observation = decision.observation
     return observation.private.get("last_group_contributions", observation.local.get("last_group_contributions", {}))
+
+
+def punishable(decision: Decision) -> Iterable[tuple[int, list[str] | None]]:
+    """Whom the agent may punish, each with the rules it judges them to have broken (None without norms): its
+    ``may_punish``, or where nothing judges (no norms, no monitoring) the rest of its group (`Sanctions.observer`)."""
+    observation = decision.observation
+    may_punish = observation.private.get("may_punish")
+    if may_punish is None:
+        me = decision.agent.unique_id
+        return ((j, None) for j in observation.local["group"] if j != me)
+    return may_punish.items() if isinstance(may_punish, dict) else zip(may_punish, repeat(None))
 
 
 def own_rule_fields(decision: Decision) -> dict[str, Any]:
@@ -109,14 +121,12 @@ class AltruisticPunisher(ConditionalCooperator):
 
     def on_sanction(self, decision: Decision) -> BaseModel:
         """Points for those who gave less or broke rules; none for the others (0, the default, is left out)."""
-        private, p = decision.observation.private, self.params
+        p = self.params
         most = decision.observation.public["punishment"]["max_points"]
         given = decision.observation.local["group_contributions"]
         mine = given.get(decision.agent.unique_id, 0)
-        may_punish = private["may_punish"]  # a list of ids without norms, else each one's rules judged broken
-        judged = may_punish.items() if isinstance(may_punish, dict) else zip(may_punish, repeat(None))
         points = {}
-        for target, broken in judged:
+        for target, broken in punishable(decision):
             if broken is not None:
                 owed = p.per_violation * len(broken)
             else:

@@ -132,13 +132,14 @@ class PublicGoods(Environment):
 
     def observer(self) -> Callable[[SocietyAgent, Observation], None]:
         """Each agent's group view (`Observation.local`: its members; this period's contributions once they are in,
-        in the punishment stage; under partner matching last period's), one dict per group for the phase; its own
-        last contribution and income, and under stranger matching what its group of last period gave (another group
-        than this one). The periods and groups are looked up once for the phase."""
+        in the punishment stage; under partner matching last period's), one dict per group for the phase; its total
+        income, and under stranger matching what its group of last period gave (another group than this one). Its
+        own last contribution is in what its group of last period gave, so it is not repeated. The periods and
+        groups are looked up once for the phase."""
         self._regroup()
         now, group_of, partner = self.model.steps, self.group_of_agent, self.params.matching == "partner"
         seen = self.periods.get(now, ({}, {}))[1]
-        last_given, last_seen = self.periods.get(now - 1, ({}, {}))
+        last_seen = self.periods.get(now - 1, ({}, {}))[1]
         views: dict[int, dict[str, Any]] = {}  # by the group's first member; shared: read, never change
 
         def observe(agent: SocietyAgent, observation: Observation) -> None:
@@ -154,7 +155,7 @@ class PublicGoods(Environment):
             observation.local = view
             if not partner:
                 observation.private["last_group_contributions"] = last_seen.get(me, {})
-            observation.private.update(last_contribution=last_given.get(me), total_income=agent.total_specified)
+            observation.private["total_income"] = agent.total_specified
 
         return observe
 

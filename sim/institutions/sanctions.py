@@ -198,11 +198,17 @@ class Sanctions(Institution):
             public["punishment"] = self.terms()
 
     def observer(self) -> Callable[[SocietyAgent, Observation], None] | None:
-        """The points each agent received last step; in the punishment stage also whom it may punish."""
+        """The points each agent received last step; in the punishment stage also whom it may punish (``may_punish``).
+
+        Without norms or monitoring one may punish every peer, and in a game of groups (the public goods game) that
+        is the rest of one's group, which its group view lists already (`sim.institutions.social.peers`): there
+        ``may_punish`` is left out, so that the list is not repeated in each member's own part of an LLM prompt."""
         if not self.params.peer:
             return None
-        received, may_punish = self.received_last, self.may_punish if self.open else None
+        received = self.received_last
         judged = self.norms is not None or self.perception is not None  # without norms: just whom, as a list
+        listed = judged or getattr(self.model.environment, "peers", None) is None
+        may_punish = self.may_punish if self.open and listed else None
 
         def observe(agent: SocietyAgent, observation: Observation) -> None:
             observation.private["points_received_last"] = received.get(agent.unique_id, 0)
