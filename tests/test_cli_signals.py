@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -33,9 +34,9 @@ import argparse, subprocess, sys, time
 from sim import cli
 
 def command(args):
-    child = subprocess.Popen(["sleep", "600"])
-    print(child.pid, flush=True)
+    child = subprocess.Popen(["sleep", "600"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
+        print(child.pid, flush=True)  # inside the try: the test's SIGTERM may come before the sleep below
         time.sleep(600)
     finally:
         time.sleep(600)  # a cleanup that never ends
@@ -51,6 +52,7 @@ sys.exit(cli.main())
 def test_sigterm_exits_143_by_the_deadline_when_cleanup_hangs() -> None:
     process = subprocess.Popen([sys.executable, "-c", STUCK_CLEANUP], cwd=ROOT, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    child = None
     try:
         child = int(process.stdout.readline())
         process.send_signal(signal.SIGTERM)
@@ -60,3 +62,6 @@ def test_sigterm_exits_143_by_the_deadline_when_cleanup_hangs() -> None:
     finally:
         process.kill()
         process.wait()
+        if child is not None:  # a failed test leaves no sleeping child behind
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
