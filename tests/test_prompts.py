@@ -85,9 +85,9 @@ def test_where_norms_judge_the_targets_each_member_is_told_whom_it_may_punish_an
 
 
 def test_prompt_numbers_are_written_as_a_person_would():
-    assert state_json({"total_income": 12.600000000000001, "b": [0.1 + 0.2, 2], "c": {"d": 1 / 3}}) == (
-        '{"b":[0.3,2],"c":{"d":0.333333},"total_income":12.6}'
-    )
+    state = {"total_income": 12.600000000000001, "b": (0.1 + 0.2, 2), "c": {"d": 1 / 3, "e": 1234567.89}}
+    assert state_json(state) == '{"b":[0.3,2],"c":{"d":0.3333333333,"e":1234567.89},"total_income":12.6}'
+
 
 
 def test_in_a_complete_network_the_steps_conversation_is_shared_elsewhere_each_agent_has_its_own_messages():

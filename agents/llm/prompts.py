@@ -71,17 +71,17 @@ def observation_json(agent_id: int, public: Mapping[str, Any], private: Mapping[
 def state_json(state: Mapping[str, Any]) -> str:
     """Public or private state as compact, key-sorted JSON: the same state always gives the same bytes.
 
-    Numbers as a person would write them: floats to 6 significant digits, as memory lines write payoffs (a sum of
-    payoffs such as 12.600000000000001 read as 12.6), and no spaces after separators. Both cost tokens in every
-    agent's own part, where the prefix cache cannot help (benchmarks/prompt_cost.py).
+    Numbers as a person would write them: floats to 10 significant digits, which keeps every payoff and drops the
+    binary noise of a sum (12.600000000000001 reads 12.6), and no spaces after separators. Both cost tokens in
+    every agent's own part, where the prefix cache cannot help (benchmarks/prompt_cost.py).
     """
     return json.dumps(readable(dict(state)), sort_keys=True, separators=(",", ":"), default=str)
 
 
 def readable(value: Any) -> Any:
-    """``value`` with every float rounded to 6 significant digits (the shortest text of that float)."""
+    """``value`` with every float rounded to 10 significant digits (JSON then writes the shortest text of it)."""
     if isinstance(value, float):
-        return float(f"{value:.6g}")
+        return float(f"{value:.10g}")
     if isinstance(value, Mapping):
         return {key: readable(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
