@@ -115,14 +115,20 @@ def test_dedup_on_or_off_gives_bit_identical_tables_and_transcripts(vllm_backend
     assert len({r["reply"] for r in on_records}) > 1
 
 
-def test_server_n_samples_are_the_replies_of_separate_seeded_requests(vllm_server: str) -> None:
+def test_server_n_samples_are_one_request_reproducible_and_distinct(vllm_server: str) -> None:
+    """Four seeded samples of one prompt go to the server as one request with n=4, and the same request gives the
+    same four samples again. Not asserted: that they equal four separate seeded requests. On a server the separate
+    requests arrive apart and are batched differently from the children of one request, and the engine's sums
+    depend on the batch, so at temperature 1 a sample can differ (CI at 9f67745 and a run here on 2026-12-07 each
+    saw one). Tables with dedup on and off are compared on the in-process engine, which takes a phase's requests
+    as one batch either way (`test_dedup_on_or_off_gives_bit_identical_tables_and_transcripts`)."""
     [base] = fisher_requests(1, run_seed=8)
     hot = [replace(base, seed=base.seed + i, sampling=Sampling(1.0, 1.0, 64)) for i in range(4)]
     merged = LLMClient(OpenAIBackend(vllm_server, "smollm2-135m"))
-    separate = LLMClient(OpenAIBackend(vllm_server, "smollm2-135m"), dedup=False)
-    # The prompt's blocks in the server's prefix cache first, so that both ways prefill the same part of it: a
+    again = LLMClient(OpenAIBackend(vllm_server, "smollm2-135m"))
+    # The prompt's blocks in the server's prefix cache first, so that both calls prefill the same part of it: a
     # prefill from the cache and one from scratch round differently, which at temperature 1 can change a sample.
     LLMClient(OpenAIBackend(vllm_server, "smollm2-135m")).chat([replace(base, seed=0, sampling=Sampling(1.0, 1.0, 1))])
     texts = [r.text for r in merged.chat(hot)]
-    assert texts == [r.text for r in separate.chat(hot)]
-    assert (merged.backend_requests, separate.backend_requests) == (1, 4) and len(set(texts)) > 1
+    assert texts == [r.text for r in again.chat(hot)]
+    assert (merged.backend_requests, again.backend_requests) == (1, 1) and len(set(texts)) > 1
