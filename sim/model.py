@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 
 PLAIN = {int, float, str, bool, type(None)}
+POLICY_OF = attrgetter("policy")
 
 
 def valid(answer: BaseModel, schema: type[BaseModel]) -> BaseModel:
@@ -45,7 +46,7 @@ def valid(answer: BaseModel, schema: type[BaseModel]) -> BaseModel:
 def policy_classes(phase: str, agents: list[SocietyAgent]) -> dict[type[Policy], bool]:
     """The policy classes of ``agents`` in the order they first appear, each with whether it decides in ``phase``
     (`Policy.answers`, asked once per class)."""
-    return {cls: cls.answers(phase) for cls in dict.fromkeys(type(agent.policy) for agent in agents)}
+    return {cls: cls.answers(phase) for cls in dict.fromkeys(map(type, map(POLICY_OF, agents)))}
 
 
 class Message(BaseModel):
@@ -159,7 +160,8 @@ class SocietyModel(mesa.Model):
             obs = Observation(agent.unique_id, step, dict(public))
             for add in adding:
                 add(agent, obs)
-            obs.messages = list(inbox.get(agent.unique_id, ()))
+            if messages := inbox.get(agent.unique_id):
+                obs.messages = list(messages)
             return obs
 
         return observe
@@ -237,23 +239,25 @@ class SocietyModel(mesa.Model):
         if not agents:
             return {}
         answering = policy_classes(phase, agents)
-        by_class: dict[type[Policy], list[tuple[Policy, Decision]]] = defaultdict(list)
-        falling_back: dict[type[Policy], list[SocietyAgent]] = defaultdict(list)
+        by_class: dict[type[Policy], list[tuple[Policy, Decision]]] = {cls: [] for cls in answering}
+        falling_back: dict[type[Policy], list[SocietyAgent]] = {cls: [] for cls in answering}
         observe = self.observer()
         for agent in agents:
-            cls = type(agent.policy)
-            if not answering[cls]:
+            policy = agent.policy
+            cls = type(policy)
+            if answering[cls]:
+                by_class[cls].append((policy, Decision(agent, phase, observe(agent), schema_of(agent), fallback_of,
+                                                       narrow)))
+            else:
                 falling_back[cls].append(agent)
-                continue
-            decision = Decision(agent, phase, observe(agent), schema_of(agent), fallback_of, narrow)
-            by_class[cls].append((agent.policy, decision))
         actions: dict[int, BaseModel] = {}
         for cls in answering:  # in the order the classes first appear, as before
-            for agent in falling_back.get(cls, ()):
+            for agent in falling_back[cls]:
                 actions[agent.unique_id] = valid(fallback_of(agent), schema_of(agent))
-            batch = by_class.get(cls, [])
+            batch = by_class[cls]
             for (_, decision), answer in zip(batch, cls.decide_all(batch), strict=True):
-                actions[decision.agent.unique_id] = valid(answer, decision.schema)
+                schema = decision.schema  # the answer is usually the schema's own: nothing to check
+                actions[decision.agent.unique_id] = answer if type(answer) is schema else valid(answer, schema)
         return actions
 
     def _talk(self, active: list[SocietyAgent], round_: int) -> None:

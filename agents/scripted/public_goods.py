@@ -61,6 +61,17 @@ class Selfish(ScriptedPolicy):
     def on_act(self, decision: Decision) -> BaseModel:
         return decision.answer(contribute=0)
 
+    def on_act_batch(self, decisions: list[Decision]) -> list[BaseModel]:
+        """`on_act` for a whole phase: one answer per schema."""
+        made: dict[type[BaseModel], BaseModel] = {}
+        answers = []
+        for decision in decisions:
+            answer = made.get(decision.schema)
+            if answer is None:
+                answer = made[decision.schema] = self.on_act(decision)
+            answers.append(answer)
+        return answers
+
 
 class ConditionalParams(Params):
     first: int = Field(10, ge=0, description="Contribution in period 1 (capped at the endowment).")
@@ -97,6 +108,22 @@ class ConditionalCooperator(ScriptedPolicy):
     def on_act(self, decision: Decision) -> BaseModel:
         give = min(self.contribution(decision), decision.observation.public["endowment"])
         return decision.answer(contribute=give, **own_rule_fields(decision))
+
+    def on_act_batch(self, decisions: list[Decision]) -> list[BaseModel]:
+        """`on_act` for a whole phase: the endowment and the rules (the public part, alike for all) are read once,
+        and each distinct answer is made once."""
+        if not decisions:
+            return []
+        endowment, rules = decisions[0].observation.public["endowment"], own_rule_fields(decisions[0])
+        contribution, made = self.contribution, {}
+        answers = []
+        for decision in decisions:
+            give = min(contribution(decision), endowment)
+            answer = made.get((decision.schema, give))
+            if answer is None:
+                answer = made[decision.schema, give] = decision.answer(contribute=give, **rules)
+            answers.append(answer)
+        return answers
 
 
 class PunisherParams(ConditionalParams):

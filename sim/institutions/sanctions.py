@@ -244,10 +244,12 @@ class Sanctions(Institution):
         self.may_punish = {}
         if not self.params.peer:
             return []
+        opened = []
         for agent in self.model.answering(self.phase, agents):
             if targets := self.targets(agent.unique_id):
                 self.may_punish[agent.unique_id] = targets
-        return [a for a in agents if a.unique_id in self.may_punish]
+                opened.append(agent)
+        return opened
 
     def phase_schema(self, agent: SocietyAgent) -> type[BaseModel]:
         return punishment_schema(self.params.max_points)

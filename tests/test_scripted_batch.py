@@ -1,0 +1,71 @@
+"""Scripted policies answering a whole phase at once (`ScriptedPolicy`'s ``on_<phase>_batch``) answer as their
+``on_<phase>`` does, one decision at a time: the same tables, and the batch is what the model calls."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from pydantic import BaseModel
+
+from agents.policy import ScriptedPolicy
+from agents.scripted.public_goods import ConditionalCooperator, Selfish
+from sim.runner import simulate
+from sim.scenario import load_scenario
+from sim.step import Decision
+
+SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
+CASES = {
+    "partner, punishment": ("public_goods_rules.yaml", ["population.1.count=12", "steps=6"]),
+    "stranger": ("public_goods_rules.yaml", ["population.1.count=12", "environment.matching=stranger", "steps=6"]),
+    "norms with a field of their own": ("norms_rules.yaml", ["steps=6"]),
+}
+
+
+def tables(file: str, overrides: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    result = simulate(load_scenario(SCENARIOS / file, [*overrides, "output.plots=false"]), progress=False)
+    return result.model, result.agents
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_public_goods_batches_give_the_tables_of_one_decision_at_a_time(case: str,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    batched: list[int] = []
+
+    def counted(batch):
+        def answer(self, decisions):
+            batched.append(len(decisions))
+            return batch(self, decisions)
+        return answer
+
+    for cls in (Selfish, ConditionalCooperator):
+        monkeypatch.setattr(cls, "on_act_batch", counted(cls.on_act_batch))
+    model, agents = tables(*CASES[case])
+    assert batched, "the model should answer the act phase through the batch hooks"
+    for cls in (Selfish, ConditionalCooperator):
+        monkeypatch.setattr(cls, "on_act_batch", None)  # off: on_act, one decision at a time
+    one_model, one_agents = tables(*CASES[case])
+    pd.testing.assert_frame_equal(model, one_model)
+    pd.testing.assert_frame_equal(agents, one_agents)
+
+
+class OnlyBatch(ScriptedPolicy):
+    """Answers the act phase in a batch only: each decision's index in it."""
+
+    def on_act_batch(self, decisions: list[Decision]) -> list[BaseModel]:
+        return [decision.answer(contribute=i) for i, decision in enumerate(decisions)]
+
+
+class Answer(BaseModel):
+    contribute: int
+
+
+def test_a_batch_alone_answers_its_phase_and_one_decision() -> None:
+    policy = OnlyBatch(None, None, None)  # type: ignore[arg-type]  # reads no model
+    decisions = [Decision(None, "act", None, Answer, lambda agent: Answer(contribute=-1)) for _ in range(3)]
+    assert OnlyBatch.answers("act") and not OnlyBatch.answers("sanction")
+    assert [a.contribute for a in policy.decide(decisions)] == [0, 1, 2]
+    assert policy.handler("act")(decisions[2]).contribute == 0
+    assert policy.decide([Decision(None, "sanction", None, Answer, lambda agent: Answer(contribute=-1))]) == [
+        Answer(contribute=-1)]
