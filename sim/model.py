@@ -11,7 +11,7 @@ from __future__ import annotations
 import gc
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from functools import cached_property
+from functools import cached_property, partial
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field, create_model
 from agents.agent import SocietyAgent
 from agents.policy import POLICIES, Policy
 from sim.amendments import Amendment, Amendments
-from sim.collector import ColumnarCollector
+from sim.collector import Column, ColumnarCollector
 from sim.environments.base import ENVIRONMENTS
 from sim.institutions.base import INSTITUTIONS
 from sim.network import build_network
@@ -41,6 +41,11 @@ POLICY_OF = attrgetter("policy")
 def valid(answer: BaseModel, schema: type[BaseModel]) -> BaseModel:
     """``answer`` as an instance of ``schema``; an answer the schema built itself is valid already."""
     return answer if type(answer) is schema else schema.model_validate(answer.model_dump())
+
+
+def action_field(name: str, agents: list[SocietyAgent]) -> list[Any]:
+    """The field ``name`` of each agent's last action (None where it has none, or has not joined yet)."""
+    return [getattr(a.last_action, name, None) if a.active else None for a in agents]
 
 
 def policy_classes(phase: str, agents: list[SocietyAgent]) -> dict[type[Policy], bool]:
@@ -324,10 +329,10 @@ class SocietyModel(mesa.Model):
             "true_utility": "true_utility",
         }
         for name in self.environment.Action.model_fields:
-            reporters[f"act_{name}"] = lambda a, n=name: getattr(a.last_action, n, None) if a.active else None
+            reporters[f"act_{name}"] = Column(partial(action_field, name))
         for institution in self.institutions:
             for name in institution.action_fields():
-                reporters[f"act_{name}"] = lambda a, n=name: getattr(a.last_action, n, None) if a.active else None
+                reporters[f"act_{name}"] = Column(partial(action_field, name))
         for component in self.components:
             reporters.update(component.agent_reporters())
         return reporters

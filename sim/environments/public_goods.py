@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field, create_model, model_validator
 
+from sim.collector import Column
 from sim.component import Params, Problem
 from sim.environments.base import ENVIRONMENTS, Environment
 from sim.schemas import schema_builder
@@ -209,8 +210,8 @@ class PublicGoods(Environment):
 
     def agent_reporters(self):
         return {
-            "contribution": lambda a: self.contributions.get(a.unique_id),
-            "first_stage_payoff": lambda a: self.first_stage.get(a.unique_id),
+            "contribution": Column.by_id(lambda: self.contributions),
+            "first_stage_payoff": Column.by_id(lambda: self.first_stage),
         }
 
     def headline_figure(self, model_table: pd.DataFrame, agent_table: pd.DataFrame,

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from sim.collector import Column
 from sim.component import Params, Problem
 from sim.incentives import Penalty
 from sim.institutions.base import INSTITUTIONS, Institution
@@ -345,8 +346,8 @@ class Sanctions(Institution):
 
     def agent_reporters(self):
         return {
-            "points_given": lambda a: self.step_given.get(a.unique_id, 0) if a.active else None,
-            "points_received": lambda a: self.received_last.get(a.unique_id, 0) if a.active else None,
+            "points_given": Column.by_id(lambda: self.step_given, 0, active_only=True),
+            "points_received": Column.by_id(lambda: self.received_last, 0, active_only=True),
         }
 
     def summary(self, model_table: pd.DataFrame, agent_table: pd.DataFrame) -> dict[str, float]:
