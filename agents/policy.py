@@ -25,6 +25,8 @@ class Policy:
     ``reads_institutions`` is False for a policy that follows a fixed rule whatever the institutions say, so
     that `alignsim validate` can warn when an institution reaches no one. ``remembers`` is True for a policy that
     reads its agents' memory (the LLM's prompts): only their agents have each step's outcome written into it.
+    ``observes`` is False for a policy that never reads its decisions' observations (the selfish player): none is
+    built for it, and its decisions' ``observation`` is None.
     """
 
     Params: ClassVar[type[Params]] = Params
@@ -32,6 +34,7 @@ class Policy:
     environments: ClassVar[tuple[str, ...]] = ()
     reads_institutions: ClassVar[bool] = True
     remembers: ClassVar[bool] = False
+    observes: ClassVar[bool] = True
 
     @classmethod
     def check(cls, params: Params, scenario: Scenario) -> Iterator[Problem]:

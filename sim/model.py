@@ -162,7 +162,7 @@ class SocietyModel(mesa.Model):
         adding = [add for component in self.components if (add := component.observer()) is not None]
 
         def observe(agent: SocietyAgent) -> Observation:
-            obs = Observation(agent.unique_id, step, dict(public))
+            obs = Observation(agent.unique_id, step, dict(public), {}, {}, [])
             for add in adding:
                 add(agent, obs)
             if messages := inbox.get(agent.unique_id):
@@ -238,8 +238,9 @@ class SocietyModel(mesa.Model):
         """One decision phase: every agent's decision, each policy class answering all of its own at once.
 
         An agent whose policy does not decide this phase (`Policy.answers`: a selfish player has no punishment
-        stage) takes the fallback without an observation being built for it. ``narrow`` gives an agent's own JSON
-        schema where its bounds are its own (see `Decision.json_schema`).
+        stage) takes the fallback without an observation being built for it; one whose policy reads no observation
+        (`Policy.observes`) is asked without one. ``narrow`` gives an agent's own JSON schema where its bounds are its
+        own (see `Decision.json_schema`).
         """
         if not agents:
             return {}
@@ -251,8 +252,8 @@ class SocietyModel(mesa.Model):
             policy = agent.policy
             cls = type(policy)
             if answering[cls]:
-                by_class[cls].append((policy, Decision(agent, phase, observe(agent), schema_of(agent), fallback_of,
-                                                       narrow)))
+                seen = observe(agent) if cls.observes else None
+                by_class[cls].append((policy, Decision(agent, phase, seen, schema_of(agent), fallback_of, narrow)))
             else:
                 falling_back[cls].append(agent)
         actions: dict[int, BaseModel] = {}

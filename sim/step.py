@@ -41,6 +41,8 @@ class Observation:
 class Decision:
     """A request to a policy: this agent, seeing this, must answer with an instance of ``schema``.
 
+    ``observation`` is None where the policy declares that it reads none (`Policy.observes`).
+
     ``fallback_of`` makes the scenario's declared action for when no valid answer can be had (`fallback`).
     ``narrow``, where the phase has one, gives the agent's own JSON schema when its bounds are its own
     (see `json_schema`).
@@ -48,7 +50,7 @@ class Decision:
 
     agent: SocietyAgent
     phase: str
-    observation: Observation
+    observation: Observation | None
     schema: type[BaseModel]
     fallback_of: Callable[[SocietyAgent], BaseModel]
     narrow: Callable[[SocietyAgent], dict[str, Any] | None] | None = None

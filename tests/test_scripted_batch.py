@@ -1,5 +1,6 @@
 """Scripted policies answering a whole phase at once (`ScriptedPolicy`'s ``on_<phase>_batch``) answer as their
-``on_<phase>`` does, one decision at a time: the same tables, and the batch is what the model calls."""
+``on_<phase>`` does, one decision at a time: the same tables, and the batch is what the model calls. A policy that
+reads no observation (`Policy.observes`) is asked without one."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from agents.policy import ScriptedPolicy
 from agents.scripted.public_goods import ConditionalCooperator, Selfish
 from sim.runner import simulate
 from sim.scenario import load_scenario
-from sim.step import Decision
+from sim.step import Decision, Observation
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 CASES = {
@@ -69,3 +70,20 @@ def test_a_batch_alone_answers_its_phase_and_one_decision() -> None:
     assert policy.handler("act")(decisions[2]).contribute == 0
     assert policy.decide([Decision(None, "sanction", None, Answer, lambda agent: Answer(contribute=-1))]) == [
         Answer(contribute=-1)]
+
+
+def test_a_policy_that_reads_no_observation_is_asked_without_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict[str, list[Observation | None]] = {"selfish": [], "conditional": []}
+
+    def seeing(name: str, batch):
+        def answer(self, decisions):
+            seen[name].extend(d.observation for d in decisions)
+            return batch(self, decisions)
+        return answer
+
+    monkeypatch.setattr(Selfish, "on_act_batch", seeing("selfish", Selfish.on_act_batch))
+    monkeypatch.setattr(ConditionalCooperator, "on_act_batch", seeing("conditional",
+                                                                      ConditionalCooperator.on_act_batch))
+    tables(*CASES["partner, punishment"])
+    assert not Selfish.observes and seen["selfish"] and all(o is None for o in seen["selfish"])
+    assert seen["conditional"] and all(isinstance(o, Observation) for o in seen["conditional"])

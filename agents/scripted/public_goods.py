@@ -57,6 +57,7 @@ class Selfish(ScriptedPolicy):
 
     environments = ("public_goods",)
     reads_institutions = False
+    observes = False
 
     def on_act(self, decision: Decision) -> BaseModel:
         return decision.answer(contribute=0)
