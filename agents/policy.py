@@ -63,8 +63,10 @@ class Policy:
         """
         if not batch:
             return []
-        if all(policy is batch[0][0] for policy, _ in batch):  # one group: nothing to sort back
-            return batch[0][0].decide([decision for _, decision in batch])
+        first = batch[0][0]
+        decisions = [decision for policy, decision in batch if policy is first]
+        if len(decisions) == len(batch):  # one group: nothing to sort back
+            return first.decide(decisions)
         answers: dict[int, BaseModel] = {}
         groups: dict[int, tuple[Policy, list[int]]] = {}
         for index, (policy, _) in enumerate(batch):

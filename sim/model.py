@@ -291,10 +291,11 @@ class SocietyModel(mesa.Model):
         """Book the payoffs; agents whose policy reads its memory (`Policy.remembers`) also remember the step."""
         specified, true = outcome.specified, outcome.true
         for agent in self._active:
-            reward = specified.get(agent.unique_id, 0.0)
-            agent.settle(reward, true.get(agent.unique_id, 0.0))
-            if agent.policy.remembers:
-                agent.memory.add(self.steps, "outcome", self._describe(agent, reward))
+            agent.settle(specified.get(agent.unique_id, 0.0), true.get(agent.unique_id, 0.0))
+        if any(policy.remembers for policy in self.policies.values()):
+            for agent in self._active:
+                if agent.policy.remembers:
+                    agent.memory.add(self.steps, "outcome", self._describe(agent, agent.specified_reward))
         for agent in self._waiting:
             agent.specified_reward = agent.true_utility = 0.0
 

@@ -31,7 +31,11 @@ def last_group_contributions(decision: Decision) -> dict[int, int]:
     """What the agent's group of last period gave: its group's view under partner matching (the same group), its
     own under stranger matching (see `PublicGoods.observe`)."""
     observation = decision.observation
-    return observation.private.get("last_group_contributions", observation.local.get("last_group_contributions", {}))
+    private = observation.private
+    if "last_group_contributions" in private:
+        return private["last_group_contributions"]
+    given = observation.local.get("last_group_contributions")
+    return {} if given is None else given
 
 
 def punishable(decision: Decision) -> Iterable[tuple[int, list[str] | None]]:
@@ -41,7 +45,7 @@ def punishable(decision: Decision) -> Iterable[tuple[int, list[str] | None]]:
     may_punish = observation.private.get("may_punish")
     if may_punish is None:
         me = decision.agent.unique_id
-        return ((j, None) for j in observation.local["group"] if j != me)
+        return [(j, None) for j in observation.local["group"] if j != me]
     return may_punish.items() if isinstance(may_punish, dict) else zip(may_punish, repeat(None))
 
 
@@ -101,10 +105,11 @@ class ConditionalCooperator(ScriptedPolicy):
 
     def contribution(self, decision: Decision) -> int:
         me, private = decision.agent.unique_id, decision.observation.private
+        floor = self.floor.get(me, 0)
         if private.get("points_received_last"):
             seen = max(last_group_contributions(decision).values(), default=0)
-            self.floor[me] = max(self.floor.get(me, 0), seen)
-        return max(self.matched(decision), self.floor.get(me, 0))
+            floor = self.floor[me] = max(floor, seen)
+        return max(self.matched(decision), floor)
 
     def on_act(self, decision: Decision) -> BaseModel:
         give = min(self.contribution(decision), decision.observation.public["endowment"])

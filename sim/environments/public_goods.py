@@ -187,8 +187,9 @@ class PublicGoods(Environment):
             seen.update(dict.fromkeys(group, of_group))
             project, worth = mpcr * sum(of_group.values()), len(group) * mpcr
             for j, c in of_group.items():
-                specified[j] = endowment - c + project
-                true[j] = endowment - c + worth * c
+                kept = endowment - c
+                specified[j] = kept + project
+                true[j] = kept + worth * c
         self.contributions, self.first_stage = given, dict(specified)
         now = self.model.steps
         self.periods = {s: period for s, period in self.periods.items() if s == now - 1}

@@ -87,7 +87,7 @@ def punishment_schema(max_points: int) -> type[BaseModel]:
         @model_validator(mode="before")
         @classmethod
         def _agent_fields_only(cls, data: Any) -> Any:
-            if isinstance(data, dict) and not all(is_agent_field(k) for k in data):
+            if isinstance(data, dict) and not all(map(is_agent_field, data)):
                 return {k: v for k, v in data.items() if is_agent_field(k)}
             return data
 
@@ -267,12 +267,12 @@ class Sanctions(Institution):
         before = dict(ctx.outcome.specified)
         received: dict[int, int] = {}
         self.step_given = {}
+        may_punish, punish = self.may_punish, self._punish
         for punisher, action in ctx.phase_actions.get(self.phase, {}).items():
-            allowed = self.may_punish.get(punisher, {})
+            allowed = may_punish.get(punisher, {})
             for name, points in action.model_extra.items():  # a punishment's points are its extra fields
-                target = int(name.removeprefix("agent_"))
-                if points and target in allowed:  # points for anyone else are void
-                    self._punish(ctx, punisher, target, points, received)
+                if points and (target := int(name.removeprefix("agent_"))) in allowed:  # points for others are void
+                    punish(ctx, punisher, target, points, received)
         losses = {}
         for target, points in received.items():
             losses[target] = loss = self.loss(before.get(target, 0.0), points)
