@@ -12,6 +12,7 @@ import gc
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from functools import cached_property, partial
+from itertools import compress
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
@@ -138,7 +139,7 @@ class SocietyModel(mesa.Model):
     def answering(self, phase: str, agents: list[SocietyAgent]) -> list[SocietyAgent]:
         """Those of ``agents`` whose policy decides in ``phase`` (`Policy.answers`); the others take its fallback."""
         answers = policy_classes(phase, agents)
-        return [agent for agent in agents if answers[type(agent.policy)]]
+        return list(compress(agents, map(answers.__getitem__, map(type, map(POLICY_OF, agents)))))
 
     def briefing(self) -> str:
         """The rules as LLM agents read them: the environment's briefing, then each institution's."""

@@ -11,7 +11,7 @@ import pytest
 from pydantic import BaseModel
 
 from agents.policy import ScriptedPolicy
-from agents.scripted.public_goods import ConditionalCooperator, Selfish
+from agents.scripted.public_goods import AltruisticPunisher, ConditionalCooperator, Selfish
 from sim.runner import simulate
 from sim.scenario import load_scenario
 from sim.step import Decision, Observation
@@ -24,6 +24,9 @@ CASES = {
 }
 
 
+BATCHED = (Selfish, ConditionalCooperator, AltruisticPunisher)
+
+
 def tables(file: str, overrides: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     result = simulate(load_scenario(SCENARIOS / file, [*overrides, "output.plots=false"]), progress=False)
     return result.model, result.agents
@@ -32,19 +35,20 @@ def tables(file: str, overrides: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]
 @pytest.mark.parametrize("case", CASES)
 def test_public_goods_batches_give_the_tables_of_one_decision_at_a_time(case: str,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    batched: list[int] = []
+    batched: dict[str, int] = {}
 
-    def counted(batch):
+    def counted(cls: type, batch):
         def answer(self, decisions):
-            batched.append(len(decisions))
+            if type(self) is cls:
+                batched[cls.__name__] = batched.get(cls.__name__, 0) + len(decisions)
             return batch(self, decisions)
         return answer
 
-    for cls in (Selfish, ConditionalCooperator):
-        monkeypatch.setattr(cls, "on_act_batch", counted(cls.on_act_batch))
+    for cls in BATCHED:
+        monkeypatch.setattr(cls, "on_act_batch", counted(cls, cls.on_act_batch))
     model, agents = tables(*CASES[case])
-    assert batched, "the model should answer the act phase through the batch hooks"
-    for cls in (Selfish, ConditionalCooperator):
+    assert set(batched) == {cls.__name__ for cls in BATCHED}, "each class should answer through its batch hook"
+    for cls in BATCHED:
         monkeypatch.setattr(cls, "on_act_batch", None)  # off: on_act, one decision at a time
     one_model, one_agents = tables(*CASES[case])
     pd.testing.assert_frame_equal(model, one_model)

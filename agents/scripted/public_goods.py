@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from itertools import repeat
 from typing import Any
 
@@ -55,6 +55,19 @@ def own_rule_fields(decision: Decision) -> dict[str, Any]:
     return {r["field"]: r["value"] if r["op"] == "==" else not r["value"] for r in rules if r["own_field"]}
 
 
+def per_schema(decisions: list[Decision], answer: Callable[[Decision], BaseModel]) -> list[BaseModel]:
+    """``answer(decision)`` for each decision, made once per schema: for an answer that depends on nothing else (an
+    ``on_<phase>_batch`` that reads only what the phase shows every agent alike)."""
+    made: dict[type[BaseModel], BaseModel] = {}
+    answers = []
+    for decision in decisions:
+        made_once = made.get(decision.schema)
+        if made_once is None:
+            made_once = made[decision.schema] = answer(decision)
+        answers.append(made_once)
+    return answers
+
+
 @POLICIES.register("selfish")
 class Selfish(ScriptedPolicy):
     """Contributes nothing, keeps no costly rule, and never punishes (no ``on_sanction``: the fallback, 0 points)."""
@@ -68,14 +81,7 @@ class Selfish(ScriptedPolicy):
 
     def on_act_batch(self, decisions: list[Decision]) -> list[BaseModel]:
         """`on_act` for a whole phase: one answer per schema."""
-        made: dict[type[BaseModel], BaseModel] = {}
-        answers = []
-        for decision in decisions:
-            answer = made.get(decision.schema)
-            if answer is None:
-                answer = made[decision.schema] = self.on_act(decision)
-            answers.append(answer)
-        return answers
+        return per_schema(decisions, self.on_act)
 
 
 class ConditionalParams(Params):
@@ -151,6 +157,16 @@ class AltruisticPunisher(ConditionalCooperator):
         if "punishment" not in public:
             return super().contribution(decision)
         return public["endowment"] if self.params.contribute is None else self.params.contribute
+
+    def on_act_batch(self, decisions: list[Decision]) -> list[BaseModel]:
+        """`on_act` for a whole phase. Where it can punish, what it gives depends on the public part alone, alike for
+        all of its agents: worked out once."""
+        if not decisions or "punishment" not in decisions[0].observation.public:
+            return super().on_act_batch(decisions)
+        first = decisions[0]
+        give = min(self.contribution(first), first.observation.public["endowment"])
+        rules = own_rule_fields(first)
+        return per_schema(decisions, lambda decision: decision.answer(contribute=give, **rules))
 
     def on_sanction(self, decision: Decision) -> BaseModel:
         """Points for those who gave less or broke rules; none for the others (0, the default, is left out)."""

@@ -36,7 +36,7 @@ from sim.institutions.base import INSTITUTIONS, Institution
 from sim.institutions.classification import Classification
 from sim.institutions.monitoring import Monitoring
 from sim.institutions.norms import Norms
-from sim.institutions.social import earlier, peers
+from sim.institutions.social import earlier, peer_finder
 from sim.schemas import schema_builder
 from sim.step import Observation, StepContext
 
@@ -186,13 +186,18 @@ class Sanctions(Institution):
 
     def targets(self, agent_id: int) -> dict[int, list[str] | None]:
         """Whom ``agent_id`` may punish now, with the rules it judges each to have broken (None: no norms)."""
+        return self.targeting()(agent_id)
+
+    def targeting(self) -> Callable[[int], dict[int, list[str] | None]]:
+        """`targets` for a whole stage: what it reads (perception, peers, the norms' verdicts) is looked up once."""
         if self.perception is not None:
-            return {a: rules for a, rules in self.perception.witnessed(agent_id).items() if rules}
-        seen = peers(self.model, agent_id)
+            witnessed = self.perception.witnessed
+            return lambda agent_id: {a: rules for a, rules in witnessed(agent_id).items() if rules}
+        peers_of = peer_finder(self.model)
         if self.norms is None:
-            return dict.fromkeys(seen)
+            return lambda agent_id: dict.fromkeys(peers_of(agent_id))
         truth = self.norms.violations
-        return {a: truth.get(a) for a in seen}
+        return lambda agent_id: {a: truth.get(a) for a in peers_of(agent_id)}
 
     def observe_public(self, public: dict[str, Any]) -> None:
         if self.params.peer:
@@ -245,9 +250,9 @@ class Sanctions(Institution):
         self.may_punish = {}
         if not self.params.peer:
             return []
-        opened = []
+        opened, targets_of = [], self.targeting()
         for agent in self.model.answering(self.phase, agents):
-            if targets := self.targets(agent.unique_id):
+            if targets := targets_of(agent.unique_id):
                 self.may_punish[agent.unique_id] = targets
                 opened.append(agent)
         return opened
