@@ -38,7 +38,7 @@ from sim.institutions.monitoring import Monitoring
 from sim.institutions.norms import Norms
 from sim.institutions.social import earlier, peer_finder
 from sim.schemas import schema_builder
-from sim.step import Observation, StepContext
+from sim.step import Event, Observation, StepContext
 
 if TYPE_CHECKING:
     from agents.agent import SocietyAgent
@@ -270,19 +270,13 @@ class Sanctions(Institution):
         self.open = False
         self.step = dict.fromkeys(self.step, 0.0)
         before = dict(ctx.outcome.specified)
-        received: dict[int, int] = {}
-        self.step_given = {}
-        may_punish, punish = self.may_punish, self._punish
-        for punisher, action in ctx.phase_actions.get(self.phase, {}).items():
-            allowed = may_punish.get(punisher, {})
-            for name, points in action.model_extra.items():  # a punishment's points are its extra fields
-                if points and (target := int(name.removeprefix("agent_"))) in allowed:  # points for others are void
-                    punish(ctx, punisher, target, points, received)
-        losses = {}
+        received = self._punish_all(ctx)
+        losses, loss_of, adjust, lost = {}, self.loss, ctx.outcome.adjust, 0.0
         for target, points in received.items():
-            losses[target] = loss = self.loss(before.get(target, 0.0), points)
-            ctx.outcome.adjust(target, "punishment_loss", -loss, -loss)
-            self.step["loss"] += loss
+            losses[target] = loss = loss_of(before.get(target, 0.0), points)
+            adjust(target, "punishment_loss", -loss, -loss)
+            lost += loss
+        self.step["loss"] = lost
         self.received_last = received
         self.punished_agent_steps += len(received)
         detected = self.detected()
@@ -294,23 +288,43 @@ class Sanctions(Institution):
         for key, value in self.step.items():
             self.totals[key] += value
 
-    def _punish(self, ctx: StepContext, punisher: int, target: int, points: int, received: dict[int, int]) -> None:
-        cost = self.cost(points)
-        ctx.outcome.adjust(punisher, "punishment_cost", -cost, -cost)
-        received[target] = received.get(target, 0) + points
-        self.step_given[punisher] = self.step_given.get(punisher, 0) + points
-        false = self.undeserved(punisher, target)
-        self.step["points"] += points
-        self.step["cost"] += cost
-        self.step["false_points"] += points if false else 0
-        ctx.emit("sanction", punisher, target, float(points), "false" if false else "")
+    def _punish_all(self, ctx: StepContext) -> dict[int, int]:
+        """Book every punisher's cost and emit each sanction, in the order given; the points each target received.
+        What each sanction reads (the schedule, who deserved it) is looked up once for all of them."""
+        received: dict[int, int] = {}
+        given: dict[int, int] = {}
+        points_total = cost_total = false_total = 0.0
+        may_punish, cost_of, undeserved, adjust = self.may_punish, self.cost, self.undeserving(), ctx.outcome.adjust
+        events, step = ctx.events, ctx.step
+        for punisher, action in ctx.phase_actions.get(self.phase, {}).items():
+            allowed = may_punish.get(punisher, {})
+            for name, points in action.model_extra.items():  # a punishment's points are its extra fields
+                if not points or (target := int(name.removeprefix("agent_"))) not in allowed:
+                    continue  # points for anyone else are void
+                cost = cost_of(points)
+                adjust(punisher, "punishment_cost", -cost, -cost)
+                received[target] = received.get(target, 0) + points
+                given[punisher] = given.get(punisher, 0) + points
+                false = undeserved(punisher, target)
+                points_total += points
+                cost_total += cost
+                false_total += points if false else 0
+                events.append(Event(step, "sanction", punisher, target, float(points), "false" if false else ""))
+        self.step_given = given
+        self.step.update(points=points_total, cost=cost_total, false_points=false_total)
+        return received
 
     def undeserved(self, punisher: int, target: int) -> bool:
         """A false sanction: the target broke no rule, or (no norms) gave at least as much as the punisher."""
+        return self.undeserving()(punisher, target)
+
+    def undeserving(self) -> Callable[[int, int], bool]:
+        """`undeserved` for all of a step's sanctions: the norms' verdicts or the contributions looked up once."""
         if self.norms is not None:
-            return not self.norms.violations.get(target)
+            violations = self.norms.violations
+            return lambda punisher, target: not violations.get(target)
         given = getattr(self.model.environment, "contributions", {})
-        return punisher in given and target in given and given[target] >= given[punisher]
+        return lambda punisher, target: punisher in given and target in given and given[target] >= given[punisher]
 
     def _fine(self, ctx: StepContext, detected: dict[int, list[str]]) -> None:
         if not detected:
