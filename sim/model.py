@@ -95,6 +95,7 @@ class SocietyModel(mesa.Model):
         self.events: list[Event] = []
         self.inbox: dict[int, list[str]] = defaultdict(list)
         self.last_outcome: Outcome | None = None
+        self._payoff_totals: tuple[Outcome | None, float, float] = (None, 0.0, 0.0)
         self.amendments = Amendments(self, amendments)  # replayed ones; the dashboard and assemblies apply more
         for component in self.components:
             component.configure()
@@ -309,16 +310,24 @@ class SocietyModel(mesa.Model):
         return f"you chose {chosen} and earned {reward:g}"
 
     # -- recording -------------------------------------------------------------------------------
-    def _model_reporters(self) -> dict[str, Callable[[SocietyModel], Any]]:
-        def total(attr: str) -> Callable[[SocietyModel], float]:
-            return lambda m: float(sum(map(attrgetter(attr), m.active_agents())))
+    def payoff_totals(self) -> tuple[float, float]:
+        """The active agents' specified rewards and true utilities, each summed; summed once per outcome, since the
+        payoffs change only when an outcome is settled (three columns of the model table read them)."""
+        outcome, specified, true = self._payoff_totals
+        if outcome is not self.last_outcome or outcome is None:
+            active = self.active_agents()
+            specified = float(sum(map(attrgetter("specified_reward"), active)))
+            true = float(sum(map(attrgetter("true_utility"), active)))
+            self._payoff_totals = (self.last_outcome, specified, true)
+        return specified, true
 
+    def _model_reporters(self) -> dict[str, Callable[[SocietyModel], Any]]:
         reporters: dict[str, Callable[[SocietyModel], Any]] = {
             "step": lambda m: m.steps,
             "active_agents": lambda m: len(m.active_agents()),
-            "specified_reward": total("specified_reward"),
-            "true_utility": total("true_utility"),
-            "alignment_gap": lambda m: total("true_utility")(m) - total("specified_reward")(m),
+            "specified_reward": lambda m: m.payoff_totals()[0],
+            "true_utility": lambda m: m.payoff_totals()[1],
+            "alignment_gap": lambda m: m.payoff_totals()[1] - m.payoff_totals()[0],
         }
         for component in self.components:
             reporters.update(component.model_reporters())

@@ -36,6 +36,10 @@ def tables(file: str, overrides: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]
 def test_public_goods_batches_give_the_tables_of_one_decision_at_a_time(case: str,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     batched: dict[str, int] = {}
+    punished: list[int] = []
+    sanction_batch = AltruisticPunisher.on_sanction_batch
+    monkeypatch.setattr(AltruisticPunisher, "on_sanction_batch",
+                        lambda self, decisions: punished.append(len(decisions)) or sanction_batch(self, decisions))
 
     def counted(cls: type, batch):
         def answer(self, decisions):
@@ -48,8 +52,10 @@ def test_public_goods_batches_give_the_tables_of_one_decision_at_a_time(case: st
         monkeypatch.setattr(cls, "on_act_batch", counted(cls, cls.on_act_batch))
     model, agents = tables(*CASES[case])
     assert set(batched) == {cls.__name__ for cls in BATCHED}, "each class should answer through its batch hook"
+    assert punished, "the punishers should punish through their batch hook"
     for cls in BATCHED:
         monkeypatch.setattr(cls, "on_act_batch", None)  # off: on_act, one decision at a time
+    monkeypatch.setattr(AltruisticPunisher, "on_sanction_batch", None)
     one_model, one_agents = tables(*CASES[case])
     pd.testing.assert_frame_equal(model, one_model)
     pd.testing.assert_frame_equal(agents, one_agents)

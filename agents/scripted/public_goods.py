@@ -170,17 +170,39 @@ class AltruisticPunisher(ConditionalCooperator):
 
     def on_sanction(self, decision: Decision) -> BaseModel:
         """Points for those who gave less or broke rules; none for the others (0, the default, is left out)."""
-        p = self.params
-        most = decision.observation.public["punishment"]["max_points"]
+        points = self.points(decision, decision.observation.public["punishment"]["max_points"])
+        return decision.schema(**points) if points else decision.answer()
+
+    def on_sanction_batch(self, decisions: list[Decision]) -> list[BaseModel]:
+        """`on_sanction` for a whole phase: the cap on points (the public part, alike for all) is read once, and
+        the answer of no points is made once per schema."""
+        if not decisions:
+            return []
+        most, points_of = decisions[0].observation.public["punishment"]["max_points"], self.points
+        none: dict[type[BaseModel], BaseModel] = {}
+        answers = []
+        for decision in decisions:
+            if points := points_of(decision, most):
+                answers.append(decision.schema(**points))
+                continue
+            answer = none.get(decision.schema)
+            if answer is None:
+                answer = none[decision.schema] = decision.answer()
+            answers.append(answer)
+        return answers
+
+    def points(self, decision: Decision, most: int) -> dict[str, int]:
+        """The points it gives each target (at most ``most``), by field name; those it gives none are left out."""
+        per_violation, per_point = self.params.per_violation, self.params.per_point
         given = decision.observation.local["group_contributions"]
         mine = given.get(decision.agent.unique_id, 0)
         points = {}
         for target, broken in punishable(decision):
             if broken is not None:
-                owed = p.per_violation * len(broken)
+                owed = per_violation * len(broken)
             else:
                 shortfall = mine - given.get(target, 0)
-                owed = math.ceil(shortfall / p.per_point) if shortfall > 0 else 0
+                owed = math.ceil(shortfall / per_point) if shortfall > 0 else 0
             if owed:
                 points[f"agent_{target}"] = min(most, owed)
-        return decision.schema(**points) if points else decision.answer()
+        return points

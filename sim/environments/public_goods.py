@@ -88,6 +88,7 @@ class PublicGoods(Environment):
         self.group_of_agent: dict[int, list[int]] = {}
         self.grouped_at = 0
         self.contributions: dict[int, int] = {}
+        self._mean: tuple[dict[int, int] | None, float] = (None, float("nan"))
         self.first_stage: dict[int, float] = {}
         # this period and the last: everyone's contribution, and per agent its group's (one dict per group)
         self.periods: dict[int, tuple[dict[int, int], dict[int, dict[int, int]]]] = {}
@@ -201,12 +202,18 @@ class PublicGoods(Environment):
         """This period's mean contribution as a share of the endowment."""
         if not self.contributions:
             return float("nan")
-        return float(np.mean(list(self.contributions.values()))) / self.params.endowment
+        return self.mean_contribution() / self.params.endowment
+
+    def mean_contribution(self) -> float:
+        """This period's mean contribution, worked out once per period (two columns of the model table read it)."""
+        if self._mean[0] is not self.contributions:
+            self._mean = (self.contributions, float(np.mean(list(self.contributions.values()))))
+        return self._mean[1]
 
     def model_reporters(self):
         return {
             "contribution_rate": lambda m: self.contribution_rate(),
-            "mean_contribution": lambda m: float(np.mean(list(self.contributions.values()))),
+            "mean_contribution": lambda m: self.mean_contribution(),
         }
 
     def agent_reporters(self):
