@@ -159,19 +159,24 @@ class SocietyModel(mesa.Model):
 
     def observer(self) -> Callable[[SocietyAgent], Observation]:
         """What each agent sees, for a whole phase: a copy of the public part (built once), then the environment's
-        view and each institution's additions (`Component.observer`, each readied once), then its messages."""
+        view and each institution's additions (`Component.observer`, each readied once), then its messages (where
+        anyone talked this step)."""
         public, step, inbox = self.public_observation(), self.steps, self.inbox
         adding = [add for component in self.components if (add := component.observer()) is not None]
 
         def observe(agent: SocietyAgent) -> Observation:
-            obs = Observation(agent.unique_id, step, dict(public), {}, {}, [])
+            obs = Observation(agent.unique_id, step, public.copy(), {}, {}, [])
             for add in adding:
                 add(agent, obs)
+            return obs
+
+        def observe_with_messages(agent: SocietyAgent) -> Observation:
+            obs = observe(agent)
             if messages := inbox.get(agent.unique_id):
                 obs.messages = list(messages)
             return obs
 
-        return observe
+        return observe_with_messages if inbox else observe
 
     def act_schema(self, agent: SocietyAgent) -> type[BaseModel]:
         """The environment's action for ``agent``, extended by every institution's action fields."""

@@ -179,23 +179,32 @@ class PublicGoods(Environment):
     # -- one period ------------------------------------------------------------------------------
     def resolve(self, actions: dict[int, BaseModel]) -> Outcome:
         self._regroup()
-        endowment, mpcr = self.params.endowment, self.params.mpcr
         given = {a: int(act.contribute) for a, act in actions.items()}
-        specified, true = {}, {}
         seen: dict[int, dict[int, int]] = {}  # per agent its group's contributions, one dict per group
         for group in self.groups:
             of_group = {j: given[j] for j in group}
             seen.update(dict.fromkeys(group, of_group))
-            project, worth = mpcr * sum(of_group.values()), len(group) * mpcr
-            for j, c in of_group.items():
-                kept = endowment - c
-                specified[j] = kept + project
-                true[j] = kept + worth * c
+        specified, true = self.payoffs(list(seen), given)
         self.contributions, self.first_stage = given, dict(specified)
         now = self.model.steps
         self.periods = {s: period for s, period in self.periods.items() if s == now - 1}
         self.periods[now] = (given, seen)
         return Outcome(specified=specified, true=true, info={"contributions": given, "groups": self.groups})
+
+    def payoffs(self, members: list[int], given: dict[int, int]) -> tuple[dict[int, float], dict[int, float]]:
+        """π¹ = e − c + a·Σ_group c and the true utility e − c + n·a·c of ``members`` (every agent, group by group,
+        in the order of `groups`), for all groups at once: the same floating-point operations, one per agent, as
+        computing them one agent at a time."""
+        if not members:
+            return {}, {}
+        endowment, mpcr = self.params.endowment, self.params.mpcr
+        sizes = np.fromiter(map(len, self.groups), dtype=np.int64, count=len(self.groups))
+        c = np.fromiter(map(given.__getitem__, members), dtype=np.int64, count=len(members))
+        totals = np.add.reduceat(c, np.cumsum(sizes) - sizes)  # each group's contributions, summed exactly
+        kept = endowment - c
+        specified = kept + np.repeat(mpcr * totals, sizes)
+        true = kept + np.repeat(sizes * mpcr, sizes) * c
+        return dict(zip(members, specified.tolist(), strict=True)), dict(zip(members, true.tolist(), strict=True))
 
     # -- metrics ---------------------------------------------------------------------------------
     def contribution_rate(self) -> float:
