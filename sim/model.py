@@ -49,10 +49,9 @@ def action_field(name: str, agents: list[SocietyAgent]) -> list[Any]:
     return [getattr(a.last_action, name, None) if a.active else None for a in agents]
 
 
-def policy_classes(phase: str, agents: list[SocietyAgent]) -> dict[type[Policy], bool]:
-    """The policy classes of ``agents`` in the order they first appear, each with whether it decides in ``phase``
-    (`Policy.answers`, asked once per class)."""
-    return {cls: cls.answers(phase) for cls in dict.fromkeys(map(type, map(POLICY_OF, agents)))}
+def classes_of(agents: list[SocietyAgent]) -> dict[type[Policy], None]:
+    """The policy classes of ``agents``, in the order they first appear."""
+    return dict.fromkeys(map(type, map(POLICY_OF, agents)))
 
 
 class Message(BaseModel):
@@ -90,6 +89,7 @@ class SocietyModel(mesa.Model):
                 self._by_id[agent.unique_id] = agent
         self._everyone = list(self._by_id.values())
         self._active = [a for a in self._everyone if a.active]
+        self._active_classes, self._answering = classes_of(self._active), {}
         self._waiting = [a for a in self._everyone if not a.active]
         self.network = build_network(scenario.network, list(self._by_id), self.rng)
         self.events: list[Event] = []
@@ -137,10 +137,23 @@ class SocietyModel(mesa.Model):
         """
         return self._active
 
+    def policy_classes(self, phase: str, agents: list[SocietyAgent]) -> dict[type[Policy], bool]:
+        """The policy classes of ``agents`` in the order they first appear, each with whether it decides in ``phase``
+        (`Policy.answers`, asked once per class); those of the active agents are found once, when some join."""
+        classes = self._active_classes if agents is self._active else classes_of(agents)
+        return {cls: cls.answers(phase) for cls in classes}
+
     def answering(self, phase: str, agents: list[SocietyAgent]) -> list[SocietyAgent]:
-        """Those of ``agents`` whose policy decides in ``phase`` (`Policy.answers`); the others take its fallback."""
-        answers = policy_classes(phase, agents)
-        return list(compress(agents, map(answers.__getitem__, map(type, map(POLICY_OF, agents)))))
+        """Those of ``agents`` whose policy decides in ``phase`` (`Policy.answers`); the others take its fallback.
+        Among the active agents they are found once per phase until some join."""
+        if agents is self._active and phase in self._answering:
+            return list(self._answering[phase])
+        answers = self.policy_classes(phase, agents)
+        chosen = list(compress(agents, map(answers.__getitem__, map(type, map(POLICY_OF, agents)))))
+        if agents is self._active:
+            self._answering[phase] = chosen
+            return list(chosen)
+        return chosen
 
     def briefing(self) -> str:
         """The rules as LLM agents read them: the environment's briefing, then each institution's."""
@@ -251,7 +264,7 @@ class SocietyModel(mesa.Model):
         """
         if not agents:
             return {}
-        answering = policy_classes(phase, agents)
+        answering = self.policy_classes(phase, agents)
         by_class: dict[type[Policy], list[tuple[Policy, Decision]]] = {cls: [] for cls in answering}
         falling_back: dict[type[Policy], list[SocietyAgent]] = {cls: [] for cls in answering}
         observe = self.observer()
@@ -293,6 +306,7 @@ class SocietyModel(mesa.Model):
             self.events.append(Event(step, "joined", agent.unique_id, None, None, agent.group))
         self._waiting = [a for a in self._waiting if not a.active]
         self._active = [a for a in self._by_id.values() if a.active]
+        self._active_classes, self._answering = classes_of(self._active), {}
 
     def _settle(self, outcome: Outcome) -> None:
         """Book the payoffs; agents whose policy reads its memory (`Policy.remembers`) also remember the step."""
