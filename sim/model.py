@@ -178,7 +178,7 @@ class SocietyModel(mesa.Model):
         adding = [add for component in self.components if (add := component.observer()) is not None]
 
         def observe(agent: SocietyAgent) -> Observation:
-            obs = Observation(agent.unique_id, step, public.copy(), {}, {}, [])
+            obs = Observation(agent.unique_id, step, public.copy(), None, {})
             for add in adding:
                 add(agent, obs)
             return obs
