@@ -25,6 +25,8 @@ class Policy:
     ``reads_institutions`` is False for a policy that follows a fixed rule whatever the institutions say, so
     that `alignsim validate` can warn when an institution reaches no one. ``remembers`` is True for a policy that
     reads its agents' memory (the LLM's prompts): only their agents have each step's outcome written into it.
+    ``observes`` is False for a policy that never reads its decisions' observations (the selfish player): none is
+    built for it, and its decisions' ``observation`` is None.
     """
 
     Params: ClassVar[type[Params]] = Params
@@ -32,6 +34,7 @@ class Policy:
     environments: ClassVar[tuple[str, ...]] = ()
     reads_institutions: ClassVar[bool] = True
     remembers: ClassVar[bool] = False
+    observes: ClassVar[bool] = True
 
     @classmethod
     def check(cls, params: Params, scenario: Scenario) -> Iterator[Problem]:
@@ -60,8 +63,10 @@ class Policy:
         """
         if not batch:
             return []
-        if all(policy is batch[0][0] for policy, _ in batch):  # one group: nothing to sort back
-            return batch[0][0].decide([decision for _, decision in batch])
+        first = batch[0][0]
+        decisions = [decision for policy, decision in batch if policy is first]
+        if len(decisions) == len(batch):  # one group: nothing to sort back
+            return first.decide(decisions)
         answers: dict[int, BaseModel] = {}
         groups: dict[int, tuple[Policy, list[int]]] = {}
         for index, (policy, _) in enumerate(batch):
@@ -93,19 +98,39 @@ class ScriptedPolicy(Policy):
     So a selfish agent needs only ``on_act``; it never punishes because it has no ``on_sanction``. An answer that
     many agents give alike (a contribution, a yes) is made by ``decision.answer(...)``, one shared instance per
     distinct answer; one of the agent's own (points for named agents, a bid) by ``decision.schema(...)``.
+
+    A policy of many agents may answer a whole phase at once in ``on_<phase>_batch(decisions)`` (one answer per
+    decision, in order), which is then called instead of ``on_<phase>``: what is alike for all of a phase's
+    decisions (the public part of the observation, the answers already made) is looked up once, not per agent.
+    It must answer as ``on_<phase>`` would; ``on_<phase>_batch = None`` turns it off.
     """
 
     def decide(self, decisions: list[Decision]) -> list[BaseModel]:
-        handlers = {phase: self.handler(phase) for phase in {d.phase for d in decisions}}
+        phases = {d.phase for d in decisions}
+        if len(phases) == 1:  # the model asks one phase at a time
+            return self.batch_handler(phases.pop())(decisions)
+        handlers = {phase: self.handler(phase) for phase in phases}
         return [handlers[d.phase](d) for d in decisions]
 
     def handler(self, phase: str) -> Callable[[Decision], BaseModel]:
-        """``on_<phase>``, or the declared fallback where the policy has none."""
-        return getattr(self, f"on_{phase}", None) or _fallback
+        """``on_<phase>``, else its batch for one decision, else the declared fallback."""
+        one = getattr(self, f"on_{phase}", None)
+        if one is not None:
+            return one
+        batch = getattr(self, f"on_{phase}_batch", None)
+        return _fallback if batch is None else lambda decision: batch([decision])[0]
+
+    def batch_handler(self, phase: str) -> Callable[[list[Decision]], list[BaseModel]]:
+        """``on_<phase>_batch``, else `handler` for each decision."""
+        batch = getattr(self, f"on_{phase}_batch", None)
+        if batch is not None:
+            return batch
+        one = self.handler(phase)
+        return lambda decisions: list(map(one, decisions))
 
     @classmethod
     def answers(cls, phase: str) -> bool:
-        return hasattr(cls, f"on_{phase}")
+        return hasattr(cls, f"on_{phase}") or getattr(cls, f"on_{phase}_batch", None) is not None
 
     @classmethod
     def reads(cls, institution: type[Institution]) -> bool:

@@ -2,19 +2,58 @@
 
 Mesa keeps one tuple per agent and step, then builds the agent table from all of them at once; at 100,000
 agents that was most of a step's memory (a tuple and its pointers per row, then a second copy while the table
-was built). Here every agent reporter appends to its own list, in one pass over the agents per reporter, and the
-table is built from the columns. The model-level table, the reporters and the resulting DataFrames are Mesa's.
+was built). Here every agent reporter appends to its own list, in one pass over the agents per reporter (a
+`Column` reporter gives its list in one call, not one call per agent), and the table is built from the columns.
+The model-level table, the reporters and the resulting DataFrames are Mesa's.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from mesa.datacollection import DataCollector
 
 if TYPE_CHECKING:
+    from agents.agent import SocietyAgent
     from sim.model import SocietyModel
+
+
+class Column:
+    """An agent reporter that gives its whole column at once: one value per agent of the list it is given, in order.
+
+    Values read alike for every agent (a dict by agent id, a field of each one's action) cost one pass with the
+    lookups made once, not a call per agent. Called with one agent it gives that agent's value, as any reporter.
+    """
+
+    def __init__(self, values: Callable[[list[SocietyAgent]], list[Any]]) -> None:
+        self.values = values
+
+    def __call__(self, agent: SocietyAgent) -> Any:
+        return self.values([agent])[0]
+
+    @classmethod
+    def by_id(cls, mapping: Callable[[], Mapping[int, Any]], default: Any = None, active_only: bool = False) -> Column:
+        """``mapping()[agent id]``, ``default`` where it has none, and None for agents not yet active if
+        ``active_only``; ``mapping`` is asked once per column (components replace their dicts every step)."""
+
+        def values(agents: list[SocietyAgent]) -> list[Any]:
+            get = mapping().get
+            if active_only:
+                return [get(a.unique_id, default) if a.active else None for a in agents]
+            return [get(a.unique_id, default) for a in agents]
+
+        return cls(values)
+
+
+def attribute_column(agents: list[SocietyAgent], attribute: str) -> list[Any]:
+    """Each agent's ``attribute``, None where it has none (as Mesa's attribute reporter)."""
+    try:
+        return list(map(attrgetter(attribute), agents))
+    except AttributeError:
+        return [getattr(a, attribute, None) for a in agents]
 
 
 class ColumnarCollector(DataCollector):
@@ -40,7 +79,12 @@ class ColumnarCollector(DataCollector):
         columns["AgentID"].extend([a.unique_id for a in agents])
         for name, reporter in agent_reporters.items():
             attribute = self.attributes.get(name)
-            values = [getattr(a, attribute, None) for a in agents] if attribute else list(map(reporter, agents))
+            if attribute:
+                values = attribute_column(agents, attribute)
+            elif isinstance(reporter, Column):
+                values = reporter.values(agents)
+            else:
+                values = list(map(reporter, agents))
             columns.setdefault(name, []).extend(values)
 
     def get_agent_vars_dataframe(self) -> pd.DataFrame:

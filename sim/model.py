@@ -11,7 +11,8 @@ from __future__ import annotations
 import gc
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from functools import cached_property
+from functools import cached_property, partial
+from itertools import compress
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,7 @@ from pydantic import BaseModel, Field, create_model
 from agents.agent import SocietyAgent
 from agents.policy import POLICIES, Policy
 from sim.amendments import Amendment, Amendments
-from sim.collector import ColumnarCollector
+from sim.collector import Column, ColumnarCollector
 from sim.environments.base import ENVIRONMENTS
 from sim.institutions.base import INSTITUTIONS
 from sim.network import build_network
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 
 
 PLAIN = {int, float, str, bool, type(None)}
+POLICY_OF = attrgetter("policy")
 
 
 def valid(answer: BaseModel, schema: type[BaseModel]) -> BaseModel:
@@ -42,10 +44,14 @@ def valid(answer: BaseModel, schema: type[BaseModel]) -> BaseModel:
     return answer if type(answer) is schema else schema.model_validate(answer.model_dump())
 
 
-def policy_classes(phase: str, agents: list[SocietyAgent]) -> dict[type[Policy], bool]:
-    """The policy classes of ``agents`` in the order they first appear, each with whether it decides in ``phase``
-    (`Policy.answers`, asked once per class)."""
-    return {cls: cls.answers(phase) for cls in dict.fromkeys(type(agent.policy) for agent in agents)}
+def action_field(name: str, agents: list[SocietyAgent]) -> list[Any]:
+    """The field ``name`` of each agent's last action (None where it has none, or has not joined yet)."""
+    return [getattr(a.last_action, name, None) if a.active else None for a in agents]
+
+
+def classes_of(agents: list[SocietyAgent]) -> dict[type[Policy], None]:
+    """The policy classes of ``agents``, in the order they first appear."""
+    return dict.fromkeys(map(type, map(POLICY_OF, agents)))
 
 
 class Message(BaseModel):
@@ -83,11 +89,13 @@ class SocietyModel(mesa.Model):
                 self._by_id[agent.unique_id] = agent
         self._everyone = list(self._by_id.values())
         self._active = [a for a in self._everyone if a.active]
+        self._active_classes, self._answering = classes_of(self._active), {}
         self._waiting = [a for a in self._everyone if not a.active]
         self.network = build_network(scenario.network, list(self._by_id), self.rng)
         self.events: list[Event] = []
         self.inbox: dict[int, list[str]] = defaultdict(list)
         self.last_outcome: Outcome | None = None
+        self._payoff_totals: tuple[Outcome | None, float, float] = (None, 0.0, 0.0)
         self.amendments = Amendments(self, amendments)  # replayed ones; the dashboard and assemblies apply more
         for component in self.components:
             component.configure()
@@ -129,10 +137,23 @@ class SocietyModel(mesa.Model):
         """
         return self._active
 
+    def policy_classes(self, phase: str, agents: list[SocietyAgent]) -> dict[type[Policy], bool]:
+        """The policy classes of ``agents`` in the order they first appear, each with whether it decides in ``phase``
+        (`Policy.answers`, asked once per class); those of the active agents are found once, when some join."""
+        classes = self._active_classes if agents is self._active else classes_of(agents)
+        return {cls: cls.answers(phase) for cls in classes}
+
     def answering(self, phase: str, agents: list[SocietyAgent]) -> list[SocietyAgent]:
-        """Those of ``agents`` whose policy decides in ``phase`` (`Policy.answers`); the others take its fallback."""
-        answers = policy_classes(phase, agents)
-        return [agent for agent in agents if answers[type(agent.policy)]]
+        """Those of ``agents`` whose policy decides in ``phase`` (`Policy.answers`); the others take its fallback.
+        Among the active agents they are found once per phase until some join."""
+        if agents is self._active and phase in self._answering:
+            return list(self._answering[phase])
+        answers = self.policy_classes(phase, agents)
+        chosen = list(compress(agents, map(answers.__getitem__, map(type, map(POLICY_OF, agents)))))
+        if agents is self._active:
+            self._answering[phase] = chosen
+            return list(chosen)
+        return chosen
 
     def briefing(self) -> str:
         """The rules as LLM agents read them: the environment's briefing, then each institution's."""
@@ -151,18 +172,24 @@ class SocietyModel(mesa.Model):
 
     def observer(self) -> Callable[[SocietyAgent], Observation]:
         """What each agent sees, for a whole phase: a copy of the public part (built once), then the environment's
-        view and each institution's additions (`Component.observer`, each readied once), then its messages."""
+        view and each institution's additions (`Component.observer`, each readied once), then its messages (where
+        anyone talked this step)."""
         public, step, inbox = self.public_observation(), self.steps, self.inbox
         adding = [add for component in self.components if (add := component.observer()) is not None]
 
         def observe(agent: SocietyAgent) -> Observation:
-            obs = Observation(agent.unique_id, step, dict(public))
+            obs = Observation(agent.unique_id, step, public.copy(), None, {})
             for add in adding:
                 add(agent, obs)
-            obs.messages = list(inbox.get(agent.unique_id, ()))
             return obs
 
-        return observe
+        def observe_with_messages(agent: SocietyAgent) -> Observation:
+            obs = observe(agent)
+            if messages := inbox.get(agent.unique_id):
+                obs.messages = list(messages)
+            return obs
+
+        return observe_with_messages if inbox else observe
 
     def act_schema(self, agent: SocietyAgent) -> type[BaseModel]:
         """The environment's action for ``agent``, extended by every institution's action fields."""
@@ -231,29 +258,32 @@ class SocietyModel(mesa.Model):
         """One decision phase: every agent's decision, each policy class answering all of its own at once.
 
         An agent whose policy does not decide this phase (`Policy.answers`: a selfish player has no punishment
-        stage) takes the fallback without an observation being built for it. ``narrow`` gives an agent's own JSON
-        schema where its bounds are its own (see `Decision.json_schema`).
+        stage) takes the fallback without an observation being built for it; one whose policy reads no observation
+        (`Policy.observes`) is asked without one. ``narrow`` gives an agent's own JSON schema where its bounds are its
+        own (see `Decision.json_schema`).
         """
         if not agents:
             return {}
-        answering = policy_classes(phase, agents)
-        by_class: dict[type[Policy], list[tuple[Policy, Decision]]] = defaultdict(list)
-        falling_back: dict[type[Policy], list[SocietyAgent]] = defaultdict(list)
+        answering = self.policy_classes(phase, agents)
+        by_class: dict[type[Policy], list[tuple[Policy, Decision]]] = {cls: [] for cls in answering}
+        falling_back: dict[type[Policy], list[SocietyAgent]] = {cls: [] for cls in answering}
         observe = self.observer()
         for agent in agents:
-            cls = type(agent.policy)
-            if not answering[cls]:
+            policy = agent.policy
+            cls = type(policy)
+            if answering[cls]:
+                seen = observe(agent) if cls.observes else None
+                by_class[cls].append((policy, Decision(agent, phase, seen, schema_of(agent), fallback_of, narrow)))
+            else:
                 falling_back[cls].append(agent)
-                continue
-            decision = Decision(agent, phase, observe(agent), schema_of(agent), fallback_of, narrow)
-            by_class[cls].append((agent.policy, decision))
         actions: dict[int, BaseModel] = {}
         for cls in answering:  # in the order the classes first appear, as before
-            for agent in falling_back.get(cls, ()):
+            for agent in falling_back[cls]:
                 actions[agent.unique_id] = valid(fallback_of(agent), schema_of(agent))
-            batch = by_class.get(cls, [])
+            batch = by_class[cls]
             for (_, decision), answer in zip(batch, cls.decide_all(batch), strict=True):
-                actions[decision.agent.unique_id] = valid(answer, decision.schema)
+                schema = decision.schema  # the answer is usually the schema's own: nothing to check
+                actions[decision.agent.unique_id] = answer if type(answer) is schema else valid(answer, schema)
         return actions
 
     def _talk(self, active: list[SocietyAgent], round_: int) -> None:
@@ -276,15 +306,17 @@ class SocietyModel(mesa.Model):
             self.events.append(Event(step, "joined", agent.unique_id, None, None, agent.group))
         self._waiting = [a for a in self._waiting if not a.active]
         self._active = [a for a in self._by_id.values() if a.active]
+        self._active_classes, self._answering = classes_of(self._active), {}
 
     def _settle(self, outcome: Outcome) -> None:
         """Book the payoffs; agents whose policy reads its memory (`Policy.remembers`) also remember the step."""
         specified, true = outcome.specified, outcome.true
         for agent in self._active:
-            reward = specified.get(agent.unique_id, 0.0)
-            agent.settle(reward, true.get(agent.unique_id, 0.0))
-            if agent.policy.remembers:
-                agent.memory.add(self.steps, "outcome", self._describe(agent, reward))
+            agent.settle(specified.get(agent.unique_id, 0.0), true.get(agent.unique_id, 0.0))
+        if any(policy.remembers for policy in self.policies.values()):
+            for agent in self._active:
+                if agent.policy.remembers:
+                    agent.memory.add(self.steps, "outcome", self._describe(agent, agent.specified_reward))
         for agent in self._waiting:
             agent.specified_reward = agent.true_utility = 0.0
 
@@ -297,16 +329,24 @@ class SocietyModel(mesa.Model):
         return f"you chose {chosen} and earned {reward:g}"
 
     # -- recording -------------------------------------------------------------------------------
-    def _model_reporters(self) -> dict[str, Callable[[SocietyModel], Any]]:
-        def total(attr: str) -> Callable[[SocietyModel], float]:
-            return lambda m: float(sum(map(attrgetter(attr), m.active_agents())))
+    def payoff_totals(self) -> tuple[float, float]:
+        """The active agents' specified rewards and true utilities, each summed; summed once per outcome, since the
+        payoffs change only when an outcome is settled (three columns of the model table read them)."""
+        outcome, specified, true = self._payoff_totals
+        if outcome is not self.last_outcome or outcome is None:
+            active = self.active_agents()
+            specified = float(sum(map(attrgetter("specified_reward"), active)))
+            true = float(sum(map(attrgetter("true_utility"), active)))
+            self._payoff_totals = (self.last_outcome, specified, true)
+        return specified, true
 
+    def _model_reporters(self) -> dict[str, Callable[[SocietyModel], Any]]:
         reporters: dict[str, Callable[[SocietyModel], Any]] = {
             "step": lambda m: m.steps,
             "active_agents": lambda m: len(m.active_agents()),
-            "specified_reward": total("specified_reward"),
-            "true_utility": total("true_utility"),
-            "alignment_gap": lambda m: total("true_utility")(m) - total("specified_reward")(m),
+            "specified_reward": lambda m: m.payoff_totals()[0],
+            "true_utility": lambda m: m.payoff_totals()[1],
+            "alignment_gap": lambda m: m.payoff_totals()[1] - m.payoff_totals()[0],
         }
         for component in self.components:
             reporters.update(component.model_reporters())
@@ -320,10 +360,10 @@ class SocietyModel(mesa.Model):
             "true_utility": "true_utility",
         }
         for name in self.environment.Action.model_fields:
-            reporters[f"act_{name}"] = lambda a, n=name: getattr(a.last_action, n, None) if a.active else None
+            reporters[f"act_{name}"] = Column(partial(action_field, name))
         for institution in self.institutions:
             for name in institution.action_fields():
-                reporters[f"act_{name}"] = lambda a, n=name: getattr(a.last_action, n, None) if a.active else None
+                reporters[f"act_{name}"] = Column(partial(action_field, name))
         for component in self.components:
             reporters.update(component.agent_reporters())
         return reporters

@@ -18,15 +18,17 @@ if TYPE_CHECKING:
     from agents.agent import SocietyAgent
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Observation:
     """What one agent knows when it decides: public state, what its group sees, its private state, and messages
     received.
 
     Environments fill ``public``, ``local`` and ``private``; institutions add their own keys (reputation,
-    rules in force); the talk phase appends to ``messages``. ``local`` is what the agent's group in the game (the
-    public goods game's group of four) sees alike: one object for all its members (read it, never change it), so
-    that an LLM prompt renders it once per group and the members' prompts share it as part of their prefix.
+    rules in force); ``messages`` are those received in the step's talk rounds. ``local`` is what the agent's group
+    in the game (the public goods game's group of four) sees alike: one object for all its members (read it, never
+    change it), so that an LLM prompt renders it once per group and the members' prompts share it as part of their
+    prefix. Omitted (None), ``local`` and ``messages`` are made empty when first read: most observations get a
+    group's ``local`` or no messages, and a step makes one observation per agent and phase.
     """
 
     agent_id: int
@@ -36,10 +38,33 @@ class Observation:
     private: dict[str, Any] = field(default_factory=dict)
     messages: list[str] = field(default_factory=list)
 
+    def __init__(self, agent_id: int, step: int, public: dict[str, Any] | None = None,
+                 local: dict[str, Any] | None = None, private: dict[str, Any] | None = None,
+                 messages: list[str] | None = None) -> None:
+        self.agent_id, self.step = agent_id, step
+        self.public = {} if public is None else public
+        self.private = {} if private is None else private
+        if local is not None:
+            self.local = local
+        if messages is not None:
+            self.messages = messages
+
+    def __getattr__(self, name: str) -> Any:
+        """Reached only for a field never set: ``local`` or ``messages``, made empty now."""
+        if name == "local":
+            self.local = {}
+            return self.local
+        if name == "messages":
+            self.messages = []
+            return self.messages
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
 
 @dataclass(slots=True)
 class Decision:
     """A request to a policy: this agent, seeing this, must answer with an instance of ``schema``.
+
+    ``observation`` is None where the policy declares that it reads none (`Policy.observes`).
 
     ``fallback_of`` makes the scenario's declared action for when no valid answer can be had (`fallback`).
     ``narrow``, where the phase has one, gives the agent's own JSON schema when its bounds are its own
@@ -48,7 +73,7 @@ class Decision:
 
     agent: SocietyAgent
     phase: str
-    observation: Observation
+    observation: Observation | None
     schema: type[BaseModel]
     fallback_of: Callable[[SocietyAgent], BaseModel]
     narrow: Callable[[SocietyAgent], dict[str, Any] | None] | None = None

@@ -178,3 +178,19 @@ def test_llm_players_on_the_packaged_model_contribute_and_punish(vllm_backend):
     assert result.agents["contribution"].between(0, 20).all()
     lost = result.summary["punishment_cost"] + result.summary["punishment_loss"]
     assert result.agents["first_stage_payoff"].sum() - result.agents["specified_reward"].sum() == pytest.approx(lost)
+
+
+@pytest.mark.parametrize("mpcr", [0.3, 0.4, 0.7, 0.35])
+def test_payoffs_of_all_groups_at_once_are_those_of_one_agent_at_a_time_bit_for_bit(mpcr: float):
+    model = SocietyModel(scenario_from_dict(game([("selfish", 40)], group_size=4, endowment=23, mpcr=mpcr)))
+    env = model.environment
+    rng = np.random.default_rng(5)
+    given = {a.unique_id: int(rng.integers(0, 24)) for a in model.active_agents()}
+    members = [j for group in env.groups for j in group]
+    specified, true = env.payoffs(members, given)
+    for group in env.groups:
+        project, worth = mpcr * sum(given[j] for j in group), len(group) * mpcr
+        for j in group:
+            assert specified[j].hex() == (23 - given[j] + project).hex()
+            assert true[j].hex() == (23 - given[j] + worth * given[j]).hex()
+    assert list(specified) == members

@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from itertools import repeat
 from typing import Any
 
@@ -31,7 +31,11 @@ def last_group_contributions(decision: Decision) -> dict[int, int]:
     """What the agent's group of last period gave: its group's view under partner matching (the same group), its
     own under stranger matching (see `PublicGoods.observe`)."""
     observation = decision.observation
-    return observation.private.get("last_group_contributions", observation.local.get("last_group_contributions", {}))
+    private = observation.private
+    if "last_group_contributions" in private:
+        return private["last_group_contributions"]
+    given = observation.local.get("last_group_contributions")
+    return {} if given is None else given
 
 
 def punishable(decision: Decision) -> Iterable[tuple[int, list[str] | None]]:
@@ -41,7 +45,7 @@ def punishable(decision: Decision) -> Iterable[tuple[int, list[str] | None]]:
     may_punish = observation.private.get("may_punish")
     if may_punish is None:
         me = decision.agent.unique_id
-        return ((j, None) for j in observation.local["group"] if j != me)
+        return [(j, None) for j in observation.local["group"] if j != me]
     return may_punish.items() if isinstance(may_punish, dict) else zip(may_punish, repeat(None))
 
 
@@ -51,15 +55,33 @@ def own_rule_fields(decision: Decision) -> dict[str, Any]:
     return {r["field"]: r["value"] if r["op"] == "==" else not r["value"] for r in rules if r["own_field"]}
 
 
+def per_schema(decisions: list[Decision], answer: Callable[[Decision], BaseModel]) -> list[BaseModel]:
+    """``answer(decision)`` for each decision, made once per schema: for an answer that depends on nothing else (an
+    ``on_<phase>_batch`` that reads only what the phase shows every agent alike)."""
+    made: dict[type[BaseModel], BaseModel] = {}
+    answers = []
+    for decision in decisions:
+        made_once = made.get(decision.schema)
+        if made_once is None:
+            made_once = made[decision.schema] = answer(decision)
+        answers.append(made_once)
+    return answers
+
+
 @POLICIES.register("selfish")
 class Selfish(ScriptedPolicy):
     """Contributes nothing, keeps no costly rule, and never punishes (no ``on_sanction``: the fallback, 0 points)."""
 
     environments = ("public_goods",)
     reads_institutions = False
+    observes = False
 
     def on_act(self, decision: Decision) -> BaseModel:
         return decision.answer(contribute=0)
+
+    def on_act_batch(self, decisions: list[Decision]) -> list[BaseModel]:
+        """`on_act` for a whole phase: one answer per schema."""
+        return per_schema(decisions, self.on_act)
 
 
 class ConditionalParams(Params):
@@ -89,14 +111,31 @@ class ConditionalCooperator(ScriptedPolicy):
 
     def contribution(self, decision: Decision) -> int:
         me, private = decision.agent.unique_id, decision.observation.private
+        floor = self.floor.get(me, 0)
         if private.get("points_received_last"):
             seen = max(last_group_contributions(decision).values(), default=0)
-            self.floor[me] = max(self.floor.get(me, 0), seen)
-        return max(self.matched(decision), self.floor.get(me, 0))
+            floor = self.floor[me] = max(floor, seen)
+        return max(self.matched(decision), floor)
 
     def on_act(self, decision: Decision) -> BaseModel:
         give = min(self.contribution(decision), decision.observation.public["endowment"])
         return decision.answer(contribute=give, **own_rule_fields(decision))
+
+    def on_act_batch(self, decisions: list[Decision]) -> list[BaseModel]:
+        """`on_act` for a whole phase: the endowment and the rules (the public part, alike for all) are read once,
+        and each distinct answer is made once."""
+        if not decisions:
+            return []
+        endowment, rules = decisions[0].observation.public["endowment"], own_rule_fields(decisions[0])
+        contribution, made = self.contribution, {}
+        answers = []
+        for decision in decisions:
+            give = min(contribution(decision), endowment)
+            answer = made.get((decision.schema, give))
+            if answer is None:
+                answer = made[decision.schema, give] = decision.answer(contribute=give, **rules)
+            answers.append(answer)
+        return answers
 
 
 class PunisherParams(ConditionalParams):
@@ -119,19 +158,51 @@ class AltruisticPunisher(ConditionalCooperator):
             return super().contribution(decision)
         return public["endowment"] if self.params.contribute is None else self.params.contribute
 
+    def on_act_batch(self, decisions: list[Decision]) -> list[BaseModel]:
+        """`on_act` for a whole phase. Where it can punish, what it gives depends on the public part alone, alike for
+        all of its agents: worked out once."""
+        if not decisions or "punishment" not in decisions[0].observation.public:
+            return super().on_act_batch(decisions)
+        first = decisions[0]
+        give = min(self.contribution(first), first.observation.public["endowment"])
+        rules = own_rule_fields(first)
+        return per_schema(decisions, lambda decision: decision.answer(contribute=give, **rules))
+
     def on_sanction(self, decision: Decision) -> BaseModel:
         """Points for those who gave less or broke rules; none for the others (0, the default, is left out)."""
-        p = self.params
-        most = decision.observation.public["punishment"]["max_points"]
+        points = self.points(decision, decision.observation.public["punishment"]["max_points"])
+        return decision.schema(**points) if points else decision.answer()
+
+    def on_sanction_batch(self, decisions: list[Decision]) -> list[BaseModel]:
+        """`on_sanction` for a whole phase: the cap on points (the public part, alike for all) is read once, and
+        the answer of no points is made once per schema."""
+        if not decisions:
+            return []
+        most, points_of = decisions[0].observation.public["punishment"]["max_points"], self.points
+        none: dict[type[BaseModel], BaseModel] = {}
+        answers = []
+        for decision in decisions:
+            if points := points_of(decision, most):
+                answers.append(decision.schema(**points))
+                continue
+            answer = none.get(decision.schema)
+            if answer is None:
+                answer = none[decision.schema] = decision.answer()
+            answers.append(answer)
+        return answers
+
+    def points(self, decision: Decision, most: int) -> dict[str, int]:
+        """The points it gives each target (at most ``most``), by field name; those it gives none are left out."""
+        per_violation, per_point = self.params.per_violation, self.params.per_point
         given = decision.observation.local["group_contributions"]
         mine = given.get(decision.agent.unique_id, 0)
         points = {}
         for target, broken in punishable(decision):
             if broken is not None:
-                owed = p.per_violation * len(broken)
+                owed = per_violation * len(broken)
             else:
                 shortfall = mine - given.get(target, 0)
-                owed = math.ceil(shortfall / p.per_point) if shortfall > 0 else 0
+                owed = math.ceil(shortfall / per_point) if shortfall > 0 else 0
             if owed:
                 points[f"agent_{target}"] = min(most, owed)
-        return decision.schema(**points) if points else decision.answer()
+        return points

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field, create_model
 
+from sim.collector import Column
 from sim.component import Params
 from sim.environments.base import ENVIRONMENTS, Environment
 from sim.metrics import gini
@@ -196,12 +197,15 @@ class Commons(Environment):
             "total_catch": lambda m: sum(self.last_catches.values()),
         }
 
+    def over_share(self, agents: list[SocietyAgent]) -> list[bool | None]:
+        """Whether each agent caught more than its share last month (None: it did not fish)."""
+        catches, share = self.last_catches, self.last_share
+        return [catches[a.unique_id] > share if a.unique_id in catches else None for a in agents]
+
     def agent_reporters(self):
         return {
-            "catch": lambda a: self.last_catches.get(a.unique_id),
-            "over_share": lambda a: (
-                self.last_catches[a.unique_id] > self.last_share if a.unique_id in self.last_catches else None
-            ),
+            "catch": Column.by_id(lambda: self.last_catches),
+            "over_share": Column(self.over_share),
         }
 
     def summary(self, model_table: pd.DataFrame, agent_table: pd.DataFrame) -> dict[str, float]:

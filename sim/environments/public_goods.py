@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field, create_model, model_validator
 
+from sim.collector import Column
 from sim.component import Params, Problem
 from sim.environments.base import ENVIRONMENTS, Environment
 from sim.schemas import schema_builder
@@ -87,6 +88,7 @@ class PublicGoods(Environment):
         self.group_of_agent: dict[int, list[int]] = {}
         self.grouped_at = 0
         self.contributions: dict[int, int] = {}
+        self._mean: tuple[dict[int, int] | None, float] = (None, float("nan"))
         self.first_stage: dict[int, float] = {}
         # this period and the last: everyone's contribution, and per agent its group's (one dict per group)
         self.periods: dict[int, tuple[dict[int, int], dict[int, dict[int, int]]]] = {}
@@ -177,40 +179,56 @@ class PublicGoods(Environment):
     # -- one period ------------------------------------------------------------------------------
     def resolve(self, actions: dict[int, BaseModel]) -> Outcome:
         self._regroup()
-        endowment, mpcr = self.params.endowment, self.params.mpcr
         given = {a: int(act.contribute) for a, act in actions.items()}
-        specified, true = {}, {}
         seen: dict[int, dict[int, int]] = {}  # per agent its group's contributions, one dict per group
         for group in self.groups:
             of_group = {j: given[j] for j in group}
             seen.update(dict.fromkeys(group, of_group))
-            project, worth = mpcr * sum(of_group.values()), len(group) * mpcr
-            for j, c in of_group.items():
-                specified[j] = endowment - c + project
-                true[j] = endowment - c + worth * c
+        specified, true = self.payoffs(list(seen), given)
         self.contributions, self.first_stage = given, dict(specified)
         now = self.model.steps
         self.periods = {s: period for s, period in self.periods.items() if s == now - 1}
         self.periods[now] = (given, seen)
         return Outcome(specified=specified, true=true, info={"contributions": given, "groups": self.groups})
 
+    def payoffs(self, members: list[int], given: dict[int, int]) -> tuple[dict[int, float], dict[int, float]]:
+        """π¹ = e − c + a·Σ_group c and the true utility e − c + n·a·c of ``members`` (every agent, group by group,
+        in the order of `groups`), for all groups at once: the same floating-point operations, one per agent, as
+        computing them one agent at a time."""
+        if not members:
+            return {}, {}
+        endowment, mpcr = self.params.endowment, self.params.mpcr
+        sizes = np.fromiter(map(len, self.groups), dtype=np.int64, count=len(self.groups))
+        c = np.fromiter(map(given.__getitem__, members), dtype=np.int64, count=len(members))
+        totals = np.add.reduceat(c, np.cumsum(sizes) - sizes)  # each group's contributions, summed exactly
+        kept = endowment - c
+        specified = kept + np.repeat(mpcr * totals, sizes)
+        true = kept + np.repeat(sizes * mpcr, sizes) * c
+        return dict(zip(members, specified.tolist(), strict=True)), dict(zip(members, true.tolist(), strict=True))
+
     # -- metrics ---------------------------------------------------------------------------------
     def contribution_rate(self) -> float:
         """This period's mean contribution as a share of the endowment."""
         if not self.contributions:
             return float("nan")
-        return float(np.mean(list(self.contributions.values()))) / self.params.endowment
+        return self.mean_contribution() / self.params.endowment
+
+    def mean_contribution(self) -> float:
+        """This period's mean contribution, worked out once per period (two columns of the model table read it)."""
+        if self._mean[0] is not self.contributions:
+            self._mean = (self.contributions, float(np.mean(list(self.contributions.values()))))
+        return self._mean[1]
 
     def model_reporters(self):
         return {
             "contribution_rate": lambda m: self.contribution_rate(),
-            "mean_contribution": lambda m: float(np.mean(list(self.contributions.values()))),
+            "mean_contribution": lambda m: self.mean_contribution(),
         }
 
     def agent_reporters(self):
         return {
-            "contribution": lambda a: self.contributions.get(a.unique_id),
-            "first_stage_payoff": lambda a: self.first_stage.get(a.unique_id),
+            "contribution": Column.by_id(lambda: self.contributions),
+            "first_stage_payoff": Column.by_id(lambda: self.first_stage),
         }
 
     def headline_figure(self, model_table: pd.DataFrame, agent_table: pd.DataFrame,

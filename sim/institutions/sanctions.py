@@ -29,15 +29,16 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from sim.collector import Column
 from sim.component import Params, Problem
 from sim.incentives import Penalty
 from sim.institutions.base import INSTITUTIONS, Institution
 from sim.institutions.classification import Classification
 from sim.institutions.monitoring import Monitoring
 from sim.institutions.norms import Norms
-from sim.institutions.social import earlier, peers
+from sim.institutions.social import earlier, peer_finder
 from sim.schemas import schema_builder
-from sim.step import Observation, StepContext
+from sim.step import Event, Observation, StepContext
 
 if TYPE_CHECKING:
     from agents.agent import SocietyAgent
@@ -86,7 +87,7 @@ def punishment_schema(max_points: int) -> type[BaseModel]:
         @model_validator(mode="before")
         @classmethod
         def _agent_fields_only(cls, data: Any) -> Any:
-            if isinstance(data, dict) and not all(is_agent_field(k) for k in data):
+            if isinstance(data, dict) and not all(map(is_agent_field, data)):
                 return {k: v for k, v in data.items() if is_agent_field(k)}
             return data
 
@@ -185,13 +186,18 @@ class Sanctions(Institution):
 
     def targets(self, agent_id: int) -> dict[int, list[str] | None]:
         """Whom ``agent_id`` may punish now, with the rules it judges each to have broken (None: no norms)."""
+        return self.targeting()(agent_id)
+
+    def targeting(self) -> Callable[[int], dict[int, list[str] | None]]:
+        """`targets` for a whole stage: what it reads (perception, peers, the norms' verdicts) is looked up once."""
         if self.perception is not None:
-            return {a: rules for a, rules in self.perception.witnessed(agent_id).items() if rules}
-        seen = peers(self.model, agent_id)
+            witnessed = self.perception.witnessed
+            return lambda agent_id: {a: rules for a, rules in witnessed(agent_id).items() if rules}
+        peers_of = peer_finder(self.model)
         if self.norms is None:
-            return dict.fromkeys(seen)
+            return lambda agent_id: dict.fromkeys(peers_of(agent_id))
         truth = self.norms.violations
-        return {a: truth.get(a) for a in seen}
+        return lambda agent_id: {a: truth.get(a) for a in peers_of(agent_id)}
 
     def observe_public(self, public: dict[str, Any]) -> None:
         if self.params.peer:
@@ -244,10 +250,12 @@ class Sanctions(Institution):
         self.may_punish = {}
         if not self.params.peer:
             return []
+        opened, targets_of = [], self.targeting()
         for agent in self.model.answering(self.phase, agents):
-            if targets := self.targets(agent.unique_id):
+            if targets := targets_of(agent.unique_id):
                 self.may_punish[agent.unique_id] = targets
-        return [a for a in agents if a.unique_id in self.may_punish]
+                opened.append(agent)
+        return opened
 
     def phase_schema(self, agent: SocietyAgent) -> type[BaseModel]:
         return punishment_schema(self.params.max_points)
@@ -262,19 +270,13 @@ class Sanctions(Institution):
         self.open = False
         self.step = dict.fromkeys(self.step, 0.0)
         before = dict(ctx.outcome.specified)
-        received: dict[int, int] = {}
-        self.step_given = {}
-        for punisher, action in ctx.phase_actions.get(self.phase, {}).items():
-            allowed = self.may_punish.get(punisher, {})
-            for name, points in action.model_extra.items():  # a punishment's points are its extra fields
-                target = int(name.removeprefix("agent_"))
-                if points and target in allowed:  # points for anyone else are void
-                    self._punish(ctx, punisher, target, points, received)
-        losses = {}
+        received = self._punish_all(ctx)
+        losses, loss_of, adjust, lost = {}, self.loss, ctx.outcome.adjust, 0.0
         for target, points in received.items():
-            losses[target] = loss = self.loss(before.get(target, 0.0), points)
-            ctx.outcome.adjust(target, "punishment_loss", -loss, -loss)
-            self.step["loss"] += loss
+            losses[target] = loss = loss_of(before.get(target, 0.0), points)
+            adjust(target, "punishment_loss", -loss, -loss)
+            lost += loss
+        self.step["loss"] = lost
         self.received_last = received
         self.punished_agent_steps += len(received)
         detected = self.detected()
@@ -286,23 +288,43 @@ class Sanctions(Institution):
         for key, value in self.step.items():
             self.totals[key] += value
 
-    def _punish(self, ctx: StepContext, punisher: int, target: int, points: int, received: dict[int, int]) -> None:
-        cost = self.cost(points)
-        ctx.outcome.adjust(punisher, "punishment_cost", -cost, -cost)
-        received[target] = received.get(target, 0) + points
-        self.step_given[punisher] = self.step_given.get(punisher, 0) + points
-        false = self.undeserved(punisher, target)
-        self.step["points"] += points
-        self.step["cost"] += cost
-        self.step["false_points"] += points if false else 0
-        ctx.emit("sanction", punisher, target, float(points), "false" if false else "")
+    def _punish_all(self, ctx: StepContext) -> dict[int, int]:
+        """Book every punisher's cost and emit each sanction, in the order given; the points each target received.
+        What each sanction reads (the schedule, who deserved it) is looked up once for all of them."""
+        received: dict[int, int] = {}
+        given: dict[int, int] = {}
+        points_total = cost_total = false_total = 0.0
+        may_punish, cost_of, undeserved, adjust = self.may_punish, self.cost, self.undeserving(), ctx.outcome.adjust
+        events, step = ctx.events, ctx.step
+        for punisher, action in ctx.phase_actions.get(self.phase, {}).items():
+            allowed = may_punish.get(punisher, {})
+            for name, points in action.model_extra.items():  # a punishment's points are its extra fields
+                if not points or (target := int(name.removeprefix("agent_"))) not in allowed:
+                    continue  # points for anyone else are void
+                cost = cost_of(points)
+                adjust(punisher, "punishment_cost", -cost, -cost)
+                received[target] = received.get(target, 0) + points
+                given[punisher] = given.get(punisher, 0) + points
+                false = undeserved(punisher, target)
+                points_total += points
+                cost_total += cost
+                false_total += points if false else 0
+                events.append(Event(step, "sanction", punisher, target, float(points), "false" if false else ""))
+        self.step_given = given
+        self.step.update(points=points_total, cost=cost_total, false_points=false_total)
+        return received
 
     def undeserved(self, punisher: int, target: int) -> bool:
         """A false sanction: the target broke no rule, or (no norms) gave at least as much as the punisher."""
+        return self.undeserving()(punisher, target)
+
+    def undeserving(self) -> Callable[[int, int], bool]:
+        """`undeserved` for all of a step's sanctions: the norms' verdicts or the contributions looked up once."""
         if self.norms is not None:
-            return not self.norms.violations.get(target)
+            violations = self.norms.violations
+            return lambda punisher, target: not violations.get(target)
         given = getattr(self.model.environment, "contributions", {})
-        return punisher in given and target in given and given[target] >= given[punisher]
+        return lambda punisher, target: punisher in given and target in given and given[target] >= given[punisher]
 
     def _fine(self, ctx: StepContext, detected: dict[int, list[str]]) -> None:
         if not detected:
@@ -343,8 +365,8 @@ class Sanctions(Institution):
 
     def agent_reporters(self):
         return {
-            "points_given": lambda a: self.step_given.get(a.unique_id, 0) if a.active else None,
-            "points_received": lambda a: self.received_last.get(a.unique_id, 0) if a.active else None,
+            "points_given": Column.by_id(lambda: self.step_given, 0, active_only=True),
+            "points_received": Column.by_id(lambda: self.received_last, 0, active_only=True),
         }
 
     def summary(self, model_table: pd.DataFrame, agent_table: pd.DataFrame) -> dict[str, float]:

@@ -7,6 +7,7 @@ remembered. Each stage reads the stage before it, so the scenario must list them
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
@@ -26,5 +27,10 @@ def earlier(me: Institution, kind: type[T]) -> T | None:
 def peers(model: SocietyModel, agent_id: int) -> list[int]:
     """Who sees ``agent_id``'s acts and may sanction it: its group where the environment has groups (the public
     goods game), else its neighbours in the social network."""
+    return peer_finder(model)(agent_id)
+
+
+def peer_finder(model: SocietyModel) -> Callable[[int], list[int]]:
+    """`peers` for many agents in a row: where to look (the groups or the network) is found once."""
     of_group = getattr(model.environment, "peers", None)
-    return of_group(agent_id) if of_group is not None else model.agent(agent_id).neighbors
+    return of_group if of_group is not None else lambda agent_id: model.agent(agent_id).neighbors
