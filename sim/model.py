@@ -259,31 +259,30 @@ class SocietyModel(mesa.Model):
 
         An agent whose policy does not decide this phase (`Policy.answers`: a selfish player has no punishment
         stage) takes the fallback without an observation being built for it; one whose policy reads no observation
-        (`Policy.observes`) is asked without one. ``narrow`` gives an agent's own JSON schema where its bounds are its
-        own (see `Decision.json_schema`).
+        (`Policy.observes`) is asked without one. A scripted policy is given its decisions in slices
+        (`Policy.slice_size`), each made, answered and freed before the next; the LLM's all at once, one batch.
+        ``narrow`` gives an agent's own JSON schema where its bounds are its own (see `Decision.json_schema`).
         """
         if not agents:
             return {}
         answering = self.policy_classes(phase, agents)
-        by_class: dict[type[Policy], list[tuple[Policy, Decision]]] = {cls: [] for cls in answering}
+        asked: dict[type[Policy], list[SocietyAgent]] = {cls: [] for cls in answering}
         falling_back: dict[type[Policy], list[SocietyAgent]] = {cls: [] for cls in answering}
-        observe = self.observer()
         for agent in agents:
-            policy = agent.policy
-            cls = type(policy)
-            if answering[cls]:
-                seen = observe(agent) if cls.observes else None
-                by_class[cls].append((policy, Decision(agent, phase, seen, schema_of(agent), fallback_of, narrow)))
-            else:
-                falling_back[cls].append(agent)
+            cls = type(agent.policy)
+            (asked if answering[cls] else falling_back)[cls].append(agent)
+        observe = self.observer()
         actions: dict[int, BaseModel] = {}
         for cls in answering:  # in the order the classes first appear, as before
             for agent in falling_back[cls]:
                 actions[agent.unique_id] = valid(fallback_of(agent), schema_of(agent))
-            batch = by_class[cls]
-            for (_, decision), answer in zip(batch, cls.decide_all(batch), strict=True):
-                schema = decision.schema  # the answer is usually the schema's own: nothing to check
-                actions[decision.agent.unique_id] = answer if type(answer) is schema else valid(answer, schema)
+            of_class, size = asked[cls], cls.slice_size or len(asked[cls]) or 1
+            for start in range(0, len(of_class), size):  # decided and freed slice by slice (`Policy.slice_size`)
+                batch = [(agent.policy, Decision(agent, phase, observe(agent) if cls.observes else None,
+                                                 schema_of(agent), fallback_of, narrow))
+                         for agent in of_class[start:start + size]]
+                for (_, decision), answer in zip(batch, cls.decide_all(batch), strict=True):
+                    actions[decision.agent.unique_id] = valid(answer, decision.schema)
         return actions
 
     def _talk(self, active: list[SocietyAgent], round_: int) -> None:

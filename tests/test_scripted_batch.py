@@ -97,3 +97,38 @@ def test_a_policy_that_reads_no_observation_is_asked_without_one(monkeypatch: py
     tables(*CASES["partner, punishment"])
     assert not Selfish.observes and seen["selfish"] and all(o is None for o in seen["selfish"])
     assert seen["conditional"] and all(isinstance(o, Observation) for o in seen["conditional"])
+
+
+SLICED = {
+    "public goods, partner": ("public_goods_rules.yaml", ["population.1.count=12", "steps=6"]),
+    "public goods, stranger": ("public_goods_rules.yaml", ["population.1.count=12", "environment.matching=stranger",
+                                                           "steps=6"]),
+    "norms with monitoring": ("norms_rules.yaml", ["steps=6"]),
+    "commons, conditional fishers": ("commons_rules.yaml", ["population.1.count=9", "population.2.policy=sustainable",
+                                                           "environment.capacity=300", "steps=6"]),
+}
+
+
+@pytest.mark.parametrize("case", SLICED)
+def test_a_phase_decided_in_slices_gives_the_tables_of_one_decided_whole(case: str,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Slices of 3 decisions (`Policy.slice_size`), against every phase given whole: policies that look something
+    up once per call (the commons' conditional fishers sum their neighbours' catches) must not change what they
+    answer, and the model must put the slices' answers back in order."""
+    calls: list[int] = []
+    decide = ScriptedPolicy.decide
+
+    def counted(self: ScriptedPolicy, decisions: list[Decision]) -> list[BaseModel]:
+        calls.append(len(decisions))
+        return decide(self, decisions)
+
+    monkeypatch.setattr(ScriptedPolicy, "decide", counted)
+    monkeypatch.setattr(ScriptedPolicy, "slice_size", None)
+    whole = tables(*SLICED[case])
+    assert max(calls) > 3
+    calls.clear()
+    monkeypatch.setattr(ScriptedPolicy, "slice_size", 3)
+    sliced = tables(*SLICED[case])
+    assert max(calls) == 3
+    for before, after in zip(whole, sliced, strict=True):
+        pd.testing.assert_frame_equal(before, after)

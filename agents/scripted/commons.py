@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, Field
 
 from agents.policy import POLICIES, ScriptedPolicy
@@ -48,13 +50,19 @@ class ConditionalCooperator(ScriptedPolicy):
     Params = ConditionalParams
     reads_institutions = False
 
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.neighbours_caught: dict[int, tuple[float, int]] = {}
+        self._summed: dict[int, int] | None = None  # the month's catches that neighbours_caught was summed from
+
     def decide(self, decisions: list[Decision]) -> list[BaseModel]:
-        """All of the group's fishers at once: what each one's neighbours caught, summed in one pass over the
-        network (a complete network of N fishers would otherwise cost N² here)."""
-        acting = [d for d in decisions if d.phase == "act"]
-        self.neighbours_caught = (
-            self.model.network.neighbour_totals(acting[0].observation.public["last_catches"]) if acting else {}
-        )
+        """What each fisher's neighbours caught, summed in one pass over the network once a month (a complete
+        network of N fishers would otherwise cost N² here), not once per slice of the phase's decisions: the
+        month's catches are one dict, which resolve replaces."""
+        acting = next((d for d in decisions if d.phase == "act"), None)
+        if acting is not None and acting.observation.public["last_catches"] is not self._summed:
+            self._summed = acting.observation.public["last_catches"]
+            self.neighbours_caught = self.model.network.neighbour_totals(self._summed)
         return super().decide(decisions)
 
     def on_act(self, decision: Decision) -> BaseModel:
