@@ -6,6 +6,7 @@ so that a policy can answer all of its agents' decisions in one batch (one LLM c
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import mesa
@@ -29,12 +30,18 @@ class SocietyAgent(mesa.Agent):
         self.policy = policy
         self.join_step = group.join_step
         self.active = group.join_step <= 1
-        self.memory = Memory(group.memory)
+        self.memory_capacity = group.memory
         self.last_action: BaseModel | None = None
         self.specified_reward = 0.0
         self.true_utility = 0.0
         self.total_specified = 0.0
         self.total_true = 0.0
+
+    @cached_property
+    def memory(self) -> Memory:
+        """What the agent remembers, made when first used: only agents whose policy reads it (an LLM's) do, and an
+        empty one is 700 bytes, most of what a scripted agent would otherwise carry."""
+        return Memory(self.memory_capacity)
 
     def settle(self, specified: float, true: float) -> None:
         """Book this step's payoffs."""

@@ -7,6 +7,9 @@ half conditional cooperators, a quarter altruistic punishers, groups of four) an
 each size in a fresh subprocess, so that each one's peak RSS is its own. Time per agent-step is the simulation's
 steps (not the build, not the tables) divided by agents x steps, in the process's CPU seconds (other sessions
 share this machine; wall seconds are printed beside them). Steps: enough for 100,000 agent-steps, at least 5.
+Each size runs ``--repeat`` times (3), the sizes interleaved, and the fastest run of each counts, as timeit takes
+the best of its repeats: on a shared machine the same run measured 4.9 to 11.1 us per agent-step within minutes,
+so one run of each size could put a slow minute on one side of a ratio.
 
 LLM (``--part llm``): one step of the public goods game with 1,000 LLM players, answered by `InstantBackend` (a
 fake that answers every request at once with the smallest valid JSON), so the step's time is everything but the
@@ -106,16 +109,31 @@ def child(name: str, agents: int) -> dict[str, Any]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def rules(sizes: tuple[int, ...]) -> bool:
-    rows = [child(name, n) for name in SCENARIOS for n in sizes]
-    print("| scenario | agents | steps | us/agent-step (CPU) | us/agent-step (wall) | agent-steps/s (CPU) "
-          "| peak RSS MB | MB after build | whole run CPU s |")
-    print("|---|---|---|---|---|---|---|---|---|")
+def best(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The fastest of repeated runs of one size (what the machine can do; the others lost time to its neighbours),
+    with the slowest beside it and the largest peak memory of any."""
+    fastest = min(runs, key=lambda r: r["us_per_agent_step_cpu"])
+    return {**fastest, "slowest_us": max(r["us_per_agent_step_cpu"] for r in runs),
+            "peak_mb": max(r["peak_mb"] for r in runs), "runs": len(runs)}
+
+
+def rules(sizes: tuple[int, ...], repeat: int) -> bool:
+    """Each size ``repeat`` times, the sizes interleaved (so a noisy minute slows one run of each, not every run of
+    one), each in a fresh process; the fastest run of each size is reported and judged."""
+    runs: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for _ in range(repeat):
+        for name in SCENARIOS:
+            for n in sizes:
+                runs.setdefault((name, n), []).append(child(name, n))
+    rows = [best(r) for r in runs.values()]
+    print(f"| scenario | agents | steps | us/agent-step (CPU, fastest of {repeat}) | slowest | us/agent-step (wall) "
+          "| agent-steps/s (CPU) | peak RSS MB | MB after build | whole run CPU s |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         rate = 1e6 / r["us_per_agent_step_cpu"]
         print(f"| {r['scenario']} | {r['agents']:,} | {r['steps']} | {r['us_per_agent_step_cpu']:.1f} | "
-              f"{r['us_per_agent_step_wall']:.1f} | {rate:,.0f} | {r['peak_mb']:.0f} | {r['built_mb']:.0f} | "
-              f"{r['run_cpu_s']:.1f} |")
+              f"{r['slowest_us']:.1f} | {r['us_per_agent_step_wall']:.1f} | {rate:,.0f} | {r['peak_mb']:.0f} | "
+              f"{r['built_mb']:.0f} | {r['run_cpu_s']:.1f} |")
     met = True
     by = {(r["scenario"], r["agents"]): r for r in rows}
     for name in SCENARIOS:
@@ -222,8 +240,10 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--llm-agents", type=int, default=1_000)
     parser.add_argument("--engine-requests", type=int, help="time the engine on this many requests, scaled up")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each size; the fastest counts (default 3)")
     args = parser.parse_args()
-    met = rules(tuple(args.sizes)) if args.part == "rules" else llm(args.llm_agents, args.engine_requests)
+    met = (rules(tuple(args.sizes), args.repeat) if args.part == "rules"
+           else llm(args.llm_agents, args.engine_requests))
     print("all targets met" if met else "some targets not met")
 
 
