@@ -106,7 +106,7 @@ class ScriptedPolicy(Policy):
     many agents give alike (a contribution, a yes) is made by ``decision.answer(...)``, one shared instance per
     distinct answer; one of the agent's own (points for named agents, a bid) by ``decision.schema(...)``.
 
-    A policy of many agents may answer a whole phase at once in ``on_<phase>_batch(decisions)`` (one answer per
+    A policy of many agents may answer many decisions at once in ``on_<phase>_batch(decisions)`` (one answer per
     decision, in order), which is then called instead of ``on_<phase>``: what is alike for all of a phase's
     decisions (the public part of the observation, the answers already made) is looked up once, not per agent.
     It must answer as ``on_<phase>`` would; ``on_<phase>_batch = None`` turns it off.

@@ -80,7 +80,7 @@ class Selfish(ScriptedPolicy):
         return decision.answer(contribute=0)
 
     def on_act_batch(self, decisions: list[Decision]) -> list[BaseModel]:
-        """`on_act` for a whole phase: one answer per schema."""
+        """`on_act` for a slice of a phase: one answer per schema."""
         return per_schema(decisions, self.on_act)
 
 
@@ -122,8 +122,8 @@ class ConditionalCooperator(ScriptedPolicy):
         return decision.answer(contribute=give, **own_rule_fields(decision))
 
     def on_act_batch(self, decisions: list[Decision]) -> list[BaseModel]:
-        """`on_act` for a whole phase: the endowment and the rules (the public part, alike for all) are read once,
-        and each distinct answer is made once."""
+        """`on_act` for a slice of a phase: the endowment and the rules (the public part, alike for all) are read
+        once, and each distinct answer is made once."""
         if not decisions:
             return []
         endowment, rules = decisions[0].observation.public["endowment"], own_rule_fields(decisions[0])
@@ -159,8 +159,8 @@ class AltruisticPunisher(ConditionalCooperator):
         return public["endowment"] if self.params.contribute is None else self.params.contribute
 
     def on_act_batch(self, decisions: list[Decision]) -> list[BaseModel]:
-        """`on_act` for a whole phase. Where it can punish, what it gives depends on the public part alone, alike for
-        all of its agents: worked out once."""
+        """`on_act` for a slice of a phase. Where it can punish, what it gives depends on the public part alone,
+        alike for all of its agents: worked out once."""
         if not decisions or "punishment" not in decisions[0].observation.public:
             return super().on_act_batch(decisions)
         first = decisions[0]
@@ -174,7 +174,7 @@ class AltruisticPunisher(ConditionalCooperator):
         return decision.schema(**points) if points else decision.answer()
 
     def on_sanction_batch(self, decisions: list[Decision]) -> list[BaseModel]:
-        """`on_sanction` for a whole phase: the cap on points (the public part, alike for all) is read once, and
+        """`on_sanction` for a slice of a phase: the cap on points (the public part, alike for all) is read once, and
         the answer of no points is made once per schema."""
         if not decisions:
             return []

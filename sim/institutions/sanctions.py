@@ -36,7 +36,7 @@ from sim.institutions.base import INSTITUTIONS, Institution
 from sim.institutions.classification import Classification
 from sim.institutions.monitoring import Monitoring
 from sim.institutions.norms import Norms
-from sim.institutions.social import earlier, peer_finder
+from sim.institutions.social import earlier, grouped, peer_finder
 from sim.schemas import schema_builder
 from sim.step import Event, Observation, StepContext
 
@@ -184,12 +184,9 @@ class Sanctions(Institution):
             lines.append(f"Each detected violation of a rule is fined {self.params.fine:g}, shared among the others.")
         return " ".join(lines)
 
-    def targets(self, agent_id: int) -> dict[int, list[str] | None]:
-        """Whom ``agent_id`` may punish now, with the rules it judges each to have broken (None: no norms)."""
-        return self.targeting()(agent_id)
-
     def targeting(self) -> Callable[[int], dict[int, list[str] | None]]:
-        """`targets` for a whole stage: what it reads (perception, peers, the norms' verdicts) is looked up once."""
+        """Whom each agent may punish now, with the rules it judges each to have broken (None: no norms), for a
+        whole stage: what it reads (perception, peers, the norms' verdicts) is looked up once."""
         if self.perception is not None:
             witnessed = self.perception.witnessed
             return lambda agent_id: {a: rules for a, rules in witnessed(agent_id).items() if rules}
@@ -213,7 +210,7 @@ class Sanctions(Institution):
             return None
         received = self.received_last
         judged = self.norms is not None or self.perception is not None  # without norms: just whom, as a list
-        listed = judged or getattr(self.model.environment, "peers", None) is None
+        listed = judged or not grouped(self.model)
         may_punish = self.may_punish if self.open and listed else None
 
         def observe(agent: SocietyAgent, observation: Observation) -> None:
@@ -314,12 +311,9 @@ class Sanctions(Institution):
         self.step.update(points=points_total, cost=cost_total, false_points=false_total)
         return received
 
-    def undeserved(self, punisher: int, target: int) -> bool:
-        """A false sanction: the target broke no rule, or (no norms) gave at least as much as the punisher."""
-        return self.undeserving()(punisher, target)
-
     def undeserving(self) -> Callable[[int, int], bool]:
-        """`undeserved` for all of a step's sanctions: the norms' verdicts or the contributions looked up once."""
+        """Whether a sanction is false (the target broke no rule, or without norms gave at least as much as the
+        punisher), for all of a step's sanctions: the norms' verdicts or the contributions looked up once."""
         if self.norms is not None:
             violations = self.norms.violations
             return lambda punisher, target: not violations.get(target)

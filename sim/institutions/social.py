@@ -30,7 +30,11 @@ def peers(model: SocietyModel, agent_id: int) -> list[int]:
     return peer_finder(model)(agent_id)
 
 
+def grouped(model: SocietyModel) -> bool:
+    """Whether the environment puts agents in groups (the public goods game), whose members are one another's peers."""
+    return getattr(model.environment, "peers", None) is not None
+
+
 def peer_finder(model: SocietyModel) -> Callable[[int], list[int]]:
     """`peers` for many agents in a row: where to look (the groups or the network) is found once."""
-    of_group = getattr(model.environment, "peers", None)
-    return of_group if of_group is not None else lambda agent_id: model.agent(agent_id).neighbors
+    return model.environment.peers if grouped(model) else lambda agent_id: model.agent(agent_id).neighbors
