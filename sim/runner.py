@@ -181,7 +181,7 @@ def run(
     seed = scenario.seed if seed is None else seed
     final = Path(out) if out is not None else _default_dir(scenario, seed)
     owns_client = llm is None and scenario.uses_llm()
-    with _into_place(final, overwrite, cache=scenario.llm.cache) as partial:
+    with into_place(final, overwrite, cache=scenario.llm.cache) as partial:
         with _transcript(partial, scenario) as sink:
             if owns_client:
                 from sim.llm.client import make_client
@@ -206,7 +206,7 @@ def save(
 ) -> Path:
     """Write a result made elsewhere (the dashboard's live model) as a run directory; ``transcript``: its JSONL."""
     final = Path(out) if out is not None else _default_dir(result.scenario, result.seed)
-    with _into_place(final, overwrite) as partial:
+    with into_place(final, overwrite) as partial:
         if transcript is not None:
             shutil.copyfile(transcript, partial / "transcript.jsonl")
         _write(partial, result)
@@ -215,21 +215,21 @@ def save(
 
 
 @contextmanager
-def _into_place(final: Path, overwrite: bool, cache: object = None) -> Iterator[Path]:
+def into_place(final: Path, overwrite: bool, cache: object = None, what: str = "run directory") -> Iterator[Path]:
     """A hidden folder beside ``final`` to write into, renamed to ``final`` when the block ends, removed (with the
-    parents it created) if it fails: a run directory is complete or absent. A full disk becomes one message naming
-    the run directory, or the LLM reply cache ``cache`` when SQLite failed."""
+    parents it created) if it fails: a run directory (or another output folder, ``what``) is complete or absent. A
+    full disk becomes one message naming the folder, or the LLM reply cache ``cache`` when SQLite failed."""
     blocked = next((p for p in (final, *final.parents) if p.exists() and not p.is_dir()), None)
     if blocked is not None:
-        raise UserError(f"run directory {final}: {blocked} is a file, not a folder (choose another --out)")
+        raise UserError(f"{what} {final}: {blocked} is a file, not a folder (choose another --out)")
     if final.exists() and not overwrite:
-        raise UserError(f"run directory already exists: {final} (choose another --out or pass --overwrite)")
+        raise UserError(f"{what} already exists: {final} (choose another --out or pass --overwrite)")
     partial = final.parent / f".{final.name}.partial-{os.getpid()}"
     shutil.rmtree(partial, ignore_errors=True)
     _remove_stale_partials(final.parent)
     created = _missing_folders(final.parent)
     try:
-        (partial / "plots").mkdir(parents=True)
+        partial.mkdir(parents=True)
         yield partial
         if final.exists():
             shutil.rmtree(final)
@@ -239,7 +239,7 @@ def _into_place(final: Path, overwrite: bool, cache: object = None) -> Iterator[
         shutil.rmtree(partial, ignore_errors=True)
         _remove_if_empty(created)
         full = storage_error(exc, f"LLM reply cache {cache}" if isinstance(exc, sqlite3.Error)
-                             else f"run directory {final}")
+                             else f"{what} {final}")
         if full is not None:
             raise full from exc
         raise
@@ -310,6 +310,7 @@ def _default_dir(scenario: Scenario, seed: int) -> Path:
 
 
 def _write(folder: Path, result: RunResult) -> None:
+    (folder / "plots").mkdir(exist_ok=True)
     result.model.to_parquet(folder / "model.parquet", index=False)
     result.agents.to_parquet(folder / "agents.parquet", index=False)
     result.events.to_parquet(folder / "events.parquet", index=False)
