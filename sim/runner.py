@@ -31,6 +31,7 @@ from sim.model import SocietyModel
 from sim.numbers import format_number
 from sim.step import Event
 from sim.summary import summary_markdown
+from sim.training.candidates import training_tables
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -56,6 +57,7 @@ class RunResult:
     manifest: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
     amendments: list[Amendment] = field(default_factory=list)
+    training: dict[str, pd.DataFrame] = field(default_factory=dict)  # credit and candidates tables by file name
 
     def headline(self) -> Figure:
         """The environment's picture of the run (the commons' stock and catches, ...)."""
@@ -150,7 +152,7 @@ def result_of(
         "amendments": len(model.amendments.applied),
     }
     return RunResult(scenario, seed, model_table, agent_table, events, summary, model.environment, manifest,
-                     amendments=list(model.amendments.applied))
+                     amendments=list(model.amendments.applied), training=training_tables(model))
 
 
 def _llm_progress(llm: LLMClient, decisions: int, started: float) -> dict[str, Any]:
@@ -314,6 +316,8 @@ def _write(folder: Path, result: RunResult) -> None:
     result.model.to_parquet(folder / "model.parquet", index=False)
     result.agents.to_parquet(folder / "agents.parquet", index=False)
     result.events.to_parquet(folder / "events.parquet", index=False)
+    for name, table in result.training.items():
+        table.to_parquet(folder / name, index=False)
     if result.scenario.output.plots:
         import matplotlib.pyplot as plt
 

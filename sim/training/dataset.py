@@ -44,6 +44,7 @@ COMMON_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
     ("round", pa.int64()),  # which talk round (0 for other phases)
     ("sample", pa.int64()),  # which of the decision's candidates the completion (or `chosen`) is; 0: the one acted on
     ("candidates", pa.int64()),  # how many samples of the decision were scored (1: only the one acted on)
+    ("valid", pa.bool_()),  # whether that sample's reply matched the answer's schema (else the fallback acted)
     ("reward_specified", pa.float64()),  # the credit of that sample under each reward (sim/training/credit.py)
     ("reward_institutional", pa.float64()),
     ("reward_true", pa.float64()),
