@@ -23,7 +23,7 @@ import pandas as pd
 
 from sim.step import StepContext
 from sim.training.credit import Credit
-from sim.training.sandbox import CounterfactualModel, Sandbox
+from sim.training.sandbox import CounterfactualError, CounterfactualModel, Sandbox
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -82,15 +82,19 @@ class Scoring:
         self.resolving.restore(model)
         actions = dict(ctx.actions)
         actions[agent_id] = action
-        outcome = model.environment.resolve(actions)
-        specified, true = outcome.specified.get(agent_id, 0.0), outcome.true.get(agent_id, 0.0)
-        step = StepContext(ctx.step, actions, outcome, phase_actions=dict(ctx.phase_actions))
-        active = self.model.active_agents()
-        for index, institution in enumerate(model.institutions):
-            if institution.phase:
-                institution.open_phase(active)
-            self.enforcing_at[index].restore(model)
-            institution.enforce(step)
+        component = model.environment
+        try:
+            outcome = component.resolve(actions)
+            specified, true = outcome.specified.get(agent_id, 0.0), outcome.true.get(agent_id, 0.0)
+            step = StepContext(ctx.step, actions, outcome, phase_actions=dict(ctx.phase_actions))
+            active = self.model.active_agents()
+            for index, component in enumerate(model.institutions):
+                if component.phase:
+                    component.open_phase(active)
+                self.enforcing_at[index].restore(model)
+                component.enforce(step)
+        except CounterfactualError as exc:
+            raise CounterfactualError(f"candidates cannot be scored under '{component.kind}': {exc}") from None
         against = sum(row[2] for row in outcome.ledger if row[0] == agent_id)
         return Credit(specified, specified + against, true)
 

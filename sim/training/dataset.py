@@ -166,7 +166,10 @@ def read_dataset(path: str | Path) -> tuple[DatasetInfo, Path]:
 def load_dataset(path: str | Path) -> Any:
     """The rows of a dataset folder as a Hugging Face ``datasets.Dataset`` (the ``train`` split), checked first."""
     _, data = read_dataset(path)
-    import datasets
+    try:
+        import datasets
+    except ImportError:
+        raise UserError("reading a dataset needs Hugging Face datasets: pip install 'alignsim[train]'") from None
 
     try:
         return datasets.load_dataset("parquet", data_files={"train": str(data)}, split="train")

@@ -61,9 +61,8 @@ class CounterfactualModel:
     def __getattr__(self, name: str) -> Any:
         if name in REFUSED:
             raise CounterfactualError(
-                f"candidates cannot be scored in this scenario: a component uses model.{name} while it resolves or "
-                "enforces a step (it asks the LLM or changes the rules), which a counterfactual step cannot replay; "
-                "drop `candidates` from the LLM groups, or that institution"
+                f"it uses model.{name} while it resolves or enforces a step (it asks the LLM or changes the rules), "
+                "which a counterfactual step cannot replay; drop `candidates` from the LLM groups, or that component"
             )
         return getattr(self._model, name)
 
