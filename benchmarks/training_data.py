@@ -1,10 +1,12 @@
 """Training data: the cost of scoring a candidate, and `alignsim export`'s throughput (decisions/s).
 
-1. Scoring: the commons with a fined quota (norms, monitoring, a central fine), N LLM fishers answered by a fake
-   engine (the engine is not what is measured), ``candidates: 4`` with four different catches per decision, three
-   months. The time spent copying the components and resolving counterfactual steps, per scored candidate, at each
-   N; beside it, side by side in the same process, what one `copy.deepcopy` of the same components costs against
-   the `Forker` copy that scoring makes per candidate.
+1. Scoring: the commons with a fined quota (norms, official monitoring, a central fine), N LLM fishers answered
+   by a fake engine (the engine is not what is measured), ``candidates: 4`` with four different catches per
+   decision, three months. Monitoring by an official, not by neighbours: in a complete network every act seen by
+   every neighbour is O(N^2) a step, and a counterfactual step costs what a step costs. Reported: the time spent
+   copying the components and resolving counterfactual steps, per scored candidate, at each N; beside it, side by
+   side in the same process, one `copy.deepcopy` of the same components against the `Forker` copy that scoring
+   makes per candidate.
 2. Export: a run of the same commons (talk on, so talk decisions too) exported in each format, decisions/s from
    the run directory to the written dataset folder (reading the transcript and tables, ranking, writing Parquet).
 
@@ -39,9 +41,10 @@ def fined_quota(agents: int, months: int, talk: int, n: int) -> Scenario:
         "institutions": [
             {"kind": "norms", "rules": [{"name": "quota", "text": "Catch at most 10 tons a month.", "field": "fish",
                                          "op": "<=", "value": 10}]},
-            {"kind": "monitoring", "probability": 0.5},
+            {"kind": "monitoring", "probability": 0.5, "observers": "official"},  # neighbours: O(N^2) a step
             {"kind": "sanctions", "peer": False, "fine": 3},
         ],
+        "llm": {"max_model_len": 1 << 20},  # a fake engine: a prompt listing 10,000 fishers' catches fits
         "output": {"plots": False},
     })
 
@@ -58,7 +61,7 @@ class Timed:
     """Wraps the scoring entry points and adds up their seconds and the counterfactuals resolved."""
 
     def __init__(self) -> None:
-        self.seconds = 0.0
+        self.seconds = 0.0  # CPU seconds of this process: other jobs share the machine
         self.counterfactuals = 0
         self._open, self._score, self._credit = (candidates.CandidatePool.open, candidates.CandidatePool.score,
                                                  candidates.Scoring.credit)
@@ -68,11 +71,11 @@ class Timed:
 
         def clocked(function):
             def call(*args, **kwargs):
-                start = time.perf_counter()
+                start = time.process_time()
                 try:
                     return function(*args, **kwargs)
                 finally:
-                    timed.seconds += time.perf_counter() - start
+                    timed.seconds += time.process_time() - start
             return call
 
         def counted(*args, **kwargs):
@@ -90,37 +93,38 @@ class Timed:
 
 
 def copies(model: SocietyModel, repeats: int = 20) -> tuple[float, float]:
-    """(seconds per Forker copy, seconds per copy.deepcopy) of ``model``'s components, as they stand."""
+    """(seconds per Forker copy, seconds per copy.deepcopy) of ``model``'s components as they stand: the fastest of
+    ``repeats``, the two interleaved (other jobs share this machine)."""
     sandbox = Sandbox.of(model)
-    start = time.perf_counter()
+    shared = {id(sandbox.stand_in): sandbox.stand_in, **{id(a): a for a in model.everyone()}}
+    forked, deep = [], []
     for _ in range(repeats):
+        start = time.process_time()
         Forker({}).fork(sandbox.components)
-    forked = (time.perf_counter() - start) / repeats
-    start = time.perf_counter()
-    for _ in range(repeats):
-        copy.deepcopy(sandbox.components, {id(sandbox.stand_in): sandbox.stand_in,
-                                           **{id(a): a for a in model.everyone()}})
-    deep = (time.perf_counter() - start) / repeats
-    return forked, deep
+        forked.append(time.process_time() - start)
+        start = time.process_time()
+        copy.deepcopy(sandbox.components, dict(shared))
+        deep.append(time.process_time() - start)
+    return min(forked), min(deep)
 
 
 def scoring(agents: int, months: int) -> None:
-    scenario = fined_quota(agents, months, talk=0, n=4)
+    """CPU seconds: of scoring, per candidate; of the whole run with scoring and with one sample per decision."""
     with Timed() as timed:
-        start = time.perf_counter()
-        simulate(scenario, llm=FakeLLMClient(catches), progress=False)
-        total = time.perf_counter() - start
-    baseline = time.perf_counter()
+        start = time.process_time()
+        simulate(fined_quota(agents, months, talk=0, n=4), llm=FakeLLMClient(catches), progress=False)
+        total = time.process_time() - start
+    start = time.process_time()
     simulate(fined_quota(agents, months, talk=0, n=1), llm=FakeLLMClient(catches), progress=False)
-    baseline = time.perf_counter() - baseline
-    model = SocietyModel(scenario, llm=FakeLLMClient(catches))
+    alone = time.process_time() - start
+    model = SocietyModel(fined_quota(agents, months, talk=0, n=1), llm=FakeLLMClient(catches))
     model.step()
     forked, deep = copies(model)
     per = timed.seconds / timed.counterfactuals
-    print(f"{agents:>6} agents: {timed.counterfactuals:>6} candidates scored in {timed.seconds:7.2f} s = "
+    print(f"{agents:>6} agents: {timed.counterfactuals:>6} candidates scored in {timed.seconds:7.2f} s CPU = "
           f"{per * 1e3:8.3f} ms per candidate ({per / agents * 1e6:.2f} us per candidate per agent); "
-          f"run with scoring {total:.2f} s, with one sample {baseline:.2f} s; one copy of the components: "
-          f"Forker {forked * 1e3:.3f} ms, copy.deepcopy {deep * 1e3:.3f} ms ({deep / forked:.1f}x)")
+          f"run with scoring {total:.2f} s, with one sample {alone:.2f} s; one copy of the components: "
+          f"Forker {forked * 1e3:.3f} ms, copy.deepcopy {deep * 1e3:.3f} ms ({deep / forked:.1f}x)", flush=True)
 
 
 def exporting(agents: int, months: int) -> None:

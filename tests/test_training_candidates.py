@@ -138,3 +138,23 @@ def test_sft_keeps_the_best_of_n_per_decision(scored: Path, tmp_path: Path):
 def test_a_best_of_n_policy_refuses_candidates_it_would_not_act_on(capsys: pytest.CaptureFixture):
     assert main(["validate", str(SCENARIOS / "best_of_n.yaml"), "--set", "population.0.policy.candidates=3"]) == 2
     assert "set n, not candidates" in capsys.readouterr().err
+
+
+@pytest.mark.llm
+def test_the_packaged_model_on_the_real_engine_draws_scored_candidates_and_runs_as_with_one(vllm_backend,
+                                                                                           tmp_path: Path):
+    """Three fishers, one month: three samples each in one engine batch (vLLM requests with n = 3), scored; the
+    tables are those of one sample per decision, and the export loads as a dataset."""
+    from sim.llm.client import LLMClient
+
+    runs = [run(fined_quota(steps=1, candidates=n), out=tmp_path / str(n), progress=False,
+                llm=LLMClient(vllm_backend, cache=None, backend_name="vllm")) for n in (1, 3)]
+    assert digests(runs[0].path) == digests(runs[1].path)
+    samples = pd.read_parquet(runs[1].path / "candidates.parquet")
+    credit = pd.read_parquet(runs[1].path / "credit.parquet")
+    assert len(samples) == 9 and len(credit) == 3
+    first = samples[samples["sample"] == 0].merge(credit, on=["step", "agent_id"], suffixes=("", "_run"))
+    assert (first["reward_institutional"] == first["reward_institutional_run"]).all()
+    _, folder = export(runs[1].path, "reward", "institutional", tmp_path / "ds", progress=False)
+    rows = pd.read_parquet(folder / "data" / "train-00000-of-00001.parquet")
+    assert len(rows) == 9 and list(rows["reward"]) == list(samples["reward_institutional"])

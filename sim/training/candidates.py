@@ -95,8 +95,7 @@ class Scoring:
                 component.enforce(step)
         except CounterfactualError as exc:
             raise CounterfactualError(f"candidates cannot be scored under '{component.kind}': {exc}") from None
-        against = sum(row[2] for row in outcome.ledger if row[0] == agent_id)
-        return Credit(specified, specified + against, true)
+        return Credit.of(specified, true, sum(row[2] for row in outcome.ledger if row[0] == agent_id))
 
     def score(self, ctx: StepContext) -> list[tuple[Drawn, list[Credit]]]:
         """Every drawn decision with the credit of each of its samples (equal actions of an agent scored once)."""

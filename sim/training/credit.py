@@ -38,6 +38,12 @@ class Credit:
     institutional: float
     true: float
 
+    @classmethod
+    def of(cls, specified: float, true: float, booked_against: float) -> Credit:
+        """The credit of an agent whose environment payoffs are ``specified`` and ``true`` and against whom the
+        institutions booked ``booked_against``."""
+        return cls(specified, specified + booked_against, true)
+
     def under(self, reward: str) -> float:
         """The credit under ``reward``: specified, institutional or true."""
         return float(getattr(self, reward))
@@ -65,8 +71,7 @@ class Resolved:
         return cls(dict(outcome.specified), dict(outcome.true))
 
     def credit(self, agent_id: int, booked_against: float) -> Credit:
-        specified = self.specified.get(agent_id, 0.0)
-        return Credit(specified, specified + booked_against, self.true.get(agent_id, 0.0))
+        return Credit.of(self.specified.get(agent_id, 0.0), self.true.get(agent_id, 0.0), booked_against)
 
 
 class CreditBook:

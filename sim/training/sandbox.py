@@ -9,7 +9,8 @@ Copies are made by `Forker`, which copies dicts, lists and sets of plain values 
 the components' own objects attribute by attribute, keeps what is read-only by contract (pydantic models:
 parameters, actions, the scenario; agents, policies, networks, classes, functions) shared, and hands anything
 else to ``copy.deepcopy``. A fork costs about what the components hold (a few dicts of one entry per agent),
-not a deep copy of the model.
+not a deep copy of the model. Functions are shared too: a component must not keep a closure over its own state
+between steps (none does), or a counterfactual would reach the real one through it.
 """
 
 from __future__ import annotations
