@@ -3,8 +3,8 @@ periods, and the response to a forced deviation. The run's summary, its figures,
 ``alignsim report --table collusion`` all read them from here, so each is defined once.
 
 A market is one session (Calvano et al.'s term): its firms learned, or decided, together and apart from every other
-market. The measured periods are ``measure_from`` up to the forced deviation (or the end); the periods from the
-deviation on are its impulse response.
+market. The measured periods are the last ``measure_last`` (every one, if it is omitted) before the forced
+deviation, or before the end without one; the periods from the deviation on are its impulse response.
 """
 
 from __future__ import annotations
@@ -25,10 +25,11 @@ from the Nash profit to the monopoly's."""
 def measured(agent_table: pd.DataFrame, params: OligopolyParams) -> pd.DataFrame:
     """The rows of the measured periods."""
     steps = agent_table["step"]
-    keep = steps >= params.measure_from
+    end = int(steps.max()) if len(steps) else 0
     if params.deviation is not None:
-        keep &= steps < params.deviation.step
-    return agent_table[keep & agent_table["active"]]
+        end = min(end, params.deviation.step - 1)
+    start = 1 if params.measure_last is None else end - params.measure_last + 1
+    return agent_table[(steps >= start) & (steps <= end) & agent_table["active"]]
 
 
 def sessions(agent_table: pd.DataFrame, params: OligopolyParams) -> pd.DataFrame:
@@ -57,23 +58,35 @@ def impulse_response(agent_table: pd.DataFrame, params: OligopolyParams, before:
     return frame.groupby(["tau", "role"], as_index=False).agg(price=("price", "mean"), profit=("profit", "mean"))
 
 
-def impulse_summary(agent_table: pd.DataFrame, params: OligopolyParams) -> dict[str, float]:
-    """How the rivals answered the deviation: ``punished_share``, the markets whose rivals priced lower the period
-    after it than the period before it; ``restored_share``, those whose prices at the end are back where they were
-    before it; ``deviation_gain``, the deviating firm's profit from the deviation to the
-    end less what its pre-deviation profit would have made (negative: punishment made deviating a loss)."""
-    if params.deviation is None:
-        return {}
+def deviation_outcomes(agent_table: pd.DataFrame, params: OligopolyParams) -> pd.DataFrame:
+    """Per market, how the rivals answered the forced deviation: ``punished``, the rivals priced lower the period
+    after it than the period before it; ``restored``, the prices at the end are back where they were before it;
+    ``deviation_gain``, the deviating firm's profit from the deviation to the end less what its pre-deviation
+    profit would have made (negative: punishment made deviating a loss). Empty without a deviation, or before the
+    period after it."""
+    columns = ["market", "punished", "restored", "deviation_gain"]
+    if params.deviation is None or agent_table.empty:
+        return pd.DataFrame(columns=columns)
     step, firm = params.deviation.step, params.deviation.firm
     last = int(agent_table["step"].max())
-    if last <= step or step - 1 < 1:
-        return {}
+    if last <= step:
+        return pd.DataFrame(columns=columns)
     prices = agent_table.pivot_table(index="market", columns=["step", "firm"], values="price")
     profits = agent_table[agent_table["firm"] == firm].pivot_table(index="market", columns="step", values="profit")
     rivals = [f for f in range(params.firms) if f != firm]
-    punished = prices[step + 1][rivals].mean(axis=1) < prices[step - 1][rivals].mean(axis=1)
-    restored = np.isclose(prices[last], prices[step - 1], rtol=0, atol=1e-9).all(axis=1)
     after = profits.loc[:, step:last]
-    gain = after.sum(axis=1) - profits[step - 1] * after.shape[1]
-    return {"punished_share": float(punished.mean()), "restored_share": float(restored.mean()),
-            "deviation_gain": float(gain.mean())}
+    return pd.DataFrame({
+        "market": prices.index,
+        "punished": (prices[step + 1][rivals].mean(axis=1) < prices[step - 1][rivals].mean(axis=1)).to_numpy(),
+        "restored": np.isclose(prices[last], prices[step - 1], rtol=0, atol=1e-9).all(axis=1),
+        "deviation_gain": (after.sum(axis=1) - profits[step - 1] * after.shape[1]).to_numpy(),
+    })
+
+
+def impulse_summary(agent_table: pd.DataFrame, params: OligopolyParams) -> dict[str, float]:
+    """`deviation_outcomes` over the markets: the shares punished and restored, the mean deviation gain."""
+    outcomes = deviation_outcomes(agent_table, params)
+    if outcomes.empty:
+        return {}
+    return {"punished_share": float(outcomes["punished"].mean()), "restored_share": float(outcomes["restored"].mean()),
+            "deviation_gain": float(outcomes["deviation_gain"].mean())}

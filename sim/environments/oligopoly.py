@@ -72,8 +72,8 @@ class OligopolyParams(Params):
                                         "(each firm: its market's surplus shared equally, plus its profit).")
     history: int = Field(10, ge=0, description="Past periods of its market each firm sees (its price, the others' "
                                                "prices, its quantity and profit).")
-    measure_from: int = Field(1, ge=1, description="The first period the run's profit gain and prices average over "
-                                                   "(periods from a deviation on are its impulse response).")
+    measure_last: int | None = Field(None, ge=1, description="The run's profit gain and prices average over this "
+                                     "many periods before the deviation (or the end); every one if omitted.")
     deviation: Deviation | None = Field(None, description="A forced deviation of one firm per market, for the "
                                                           "impulse response.")
 
@@ -229,7 +229,7 @@ class OligopolyMarket(Environment):
                 "the units it sells. Firms choose at the same time, and see the prices of the last period.")
 
     def observe_public(self, public: dict[str, Any]) -> None:
-        public["period"] = self.model.steps
+        public.update(period=self.model.steps, choice=self.field)
 
     def observer(self) -> Callable[[SocietyAgent, Observation], None]:
         """Each firm's market view (`Observation.local`: last period's prices, one dict per market), its choices,
