@@ -233,7 +233,7 @@ class OligopolyMarket(Environment):
 
     def observer(self) -> Callable[[SocietyAgent, Observation], None]:
         """Each firm's market view (`Observation.local`: last period's prices, one dict per market), its choices,
-        cost, and its own history of the last ``history`` periods."""
+        cost, and its own history of the last ``history`` periods, by column (each key once: fewer tokens)."""
         views: dict[int, dict[str, Any]] = {}
         prices = [np.round(self.game.prices[profiles], self.decimals) for profiles in self.past]
         choices = [self.shown[np.arange(self.params.firms), self._digits(profiles)] for profiles in self.past]
@@ -255,12 +255,12 @@ class OligopolyMarket(Environment):
             observation.local = view
             private = observation.private
             private.update(firm=firm, cost=self.market.demand.costs[firm], choices=self.shown[firm].tolist())
-            private["history"] = [
-                {"period": t, "your_price": float(p[market, firm]),
-                 "competitor_prices": [float(x) for j, x in enumerate(p[market]) if j != firm],
-                 "your_quantity": round(float(q[market, firm]), self.decimals),
-                 "your_profit": round(float(pi[market, firm]), self.decimals)}
-                for t, p, q, pi in rows]
+            private["history"] = {
+                "period": [t for t, _, _, _ in rows],
+                "your_price": [float(p[market, firm]) for _, p, _, _ in rows],
+                "competitor_prices": [[float(x) for j, x in enumerate(p[market]) if j != firm] for _, p, _, _ in rows],
+                "your_quantity": [round(float(q[market, firm]), self.decimals) for _, _, q, _ in rows],
+                "your_profit": [round(float(pi[market, firm]), self.decimals) for _, _, _, pi in rows]}
 
         return observe
 
