@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
@@ -116,6 +117,18 @@ def display(grid: np.ndarray) -> tuple[np.ndarray, int]:
     return grid, 10
 
 
+@dataclass(frozen=True)
+class Period:
+    """One period of every market, as firms see it in their history: per market, each firm's price, choice,
+    quantity and profit, rounded as the grid is shown (read-only: shared by every observation)."""
+
+    period: int
+    prices: list[list[float]]
+    choices: list[list[float]]
+    quantities: list[list[float]]
+    profits: list[list[float]]
+
+
 @runtime_checkable
 class FineSchedule(Protocol):
     """An institution whose fines depend on the market's prices: what each firm expects to pay, per period, at each
@@ -183,7 +196,8 @@ class OligopolyMarket(Environment):
         self.game = GridGame(self.market, p.choice_grid(self.market))
         self.shown, self.decimals = display(self.game.grid)
         self.field = "price" if p.competition == "bertrand" else "quantity"
-        self.index_of = [{v: k for k, v in enumerate(row)} for row in self.shown.tolist()]
+        self.choice_lists = self.shown.tolist()  # shared by every observation: read them, never change them
+        self.index_of = [{v: k for k, v in enumerate(row)} for row in self.choice_lists]
         self.fallback_index = np.abs(self.game.grid - self.market.nash[:, None]).argmin(axis=1)
         ids = [a.unique_id for a in self.model.everyone()]
         self.markets = [ids[k:k + p.firms] for k in range(0, len(ids), p.firms)]
@@ -191,7 +205,7 @@ class OligopolyMarket(Environment):
 
     def setup(self) -> None:
         self.profiles: np.ndarray | None = None  # this period's profile per market (None before the first)
-        self.past: deque[np.ndarray] = deque(maxlen=max(self.params.history, 1))
+        self.past: deque[Period] = deque(maxlen=max(self.params.history, 1))
         self.deviated: set[int] = set()
 
     @cached_property
@@ -235,32 +249,27 @@ class OligopolyMarket(Environment):
         """Each firm's market view (`Observation.local`: last period's prices, one dict per market), its choices,
         cost, and its own history of the last ``history`` periods, by column (each key once: fewer tokens)."""
         views: dict[int, dict[str, Any]] = {}
-        prices = [np.round(self.game.prices[profiles], self.decimals) for profiles in self.past]
-        choices = [self.shown[np.arange(self.params.firms), self._digits(profiles)] for profiles in self.past]
-        quantities = [self.market.demand.quantities(self.game.prices[profiles]) for profiles in self.past]
-        profits = [self.game.profits[profiles] for profiles in self.past]
-        periods = range(self.model.steps - len(self.past), self.model.steps)
-        recent = slice(-self.params.history, None) if self.params.history else slice(0, 0)
-        rows = list(zip(periods, prices, quantities, profits, strict=True))[recent]
+        rows = list(self.past)[-self.params.history:] if self.params.history else []
+        last = self.past[-1] if self.past else None
 
         def observe(agent: SocietyAgent, observation: Observation) -> None:
             market, firm = self.place[agent.unique_id]
             view = views.get(market)
             if view is None:
                 view = views[market] = {"market": market}
-                if prices:
-                    view["last_prices"] = prices[-1][market].tolist()
+                if last is not None:
+                    view["last_prices"] = last.prices[market]
                     if self.field == "quantity":
-                        view["last_quantities"] = choices[-1][market].tolist()
+                        view["last_quantities"] = last.choices[market]
             observation.local = view
             private = observation.private
-            private.update(firm=firm, cost=self.market.demand.costs[firm], choices=self.shown[firm].tolist())
+            private.update(firm=firm, cost=self.market.demand.costs[firm], choices=self.choice_lists[firm])
             private["history"] = {
-                "period": [t for t, _, _, _ in rows],
-                "your_price": [float(p[market, firm]) for _, p, _, _ in rows],
-                "competitor_prices": [[float(x) for j, x in enumerate(p[market]) if j != firm] for _, p, _, _ in rows],
-                "your_quantity": [round(float(q[market, firm]), self.decimals) for _, _, q, _ in rows],
-                "your_profit": [round(float(pi[market, firm]), self.decimals) for _, _, _, pi in rows]}
+                "period": [row.period for row in rows],
+                "your_price": [row.prices[market][firm] for row in rows],
+                "competitor_prices": [row.prices[market][:firm] + row.prices[market][firm + 1:] for row in rows],
+                "your_quantity": [row.quantities[market][firm] for row in rows],
+                "your_profit": [row.profits[market][firm] for row in rows]}
 
         return observe
 
@@ -305,8 +314,18 @@ class OligopolyMarket(Environment):
                 digits[market, firm] = self.game.best_response(firm, last)
                 self.deviated.add(self.markets[market][firm])
         self.profiles = profile_index(digits, self.game.points)
-        self.past.append(self.profiles)
+        self.past.append(self.period_record(digits))
         return self.payoffs()
+
+    def period_record(self, digits: np.ndarray) -> Period:
+        """This period as firms will see it in their history, rounded as the grid is shown."""
+        def rounded(values: np.ndarray) -> list[list[float]]:
+            return np.round(values, self.decimals).tolist()
+
+        game, profiles = self.game, self.profiles
+        return Period(self.model.steps, rounded(game.prices[profiles]),
+                      self.shown[np.arange(self.params.firms), digits].tolist(),
+                      rounded(game.quantities[profiles]), rounded(game.profits[profiles]))
 
     def payoffs(self) -> Outcome:
         profits = self.game.profits[self.profiles]

@@ -224,6 +224,10 @@ class GridGame:
         return self.market.demand.profits(self.prices)
 
     @cached_property
+    def quantities(self) -> np.ndarray:
+        return self.market.demand.quantities(self.prices)
+
+    @cached_property
     def consumer_surplus(self) -> np.ndarray:
         return self.market.demand.consumer_surplus(self.prices)
 
