@@ -182,3 +182,29 @@ def test_the_forced_deviation_is_the_best_response_to_the_period_before():
         expected = game.grid[1, game.best_response(1, profile_index(index, game.points))]
         deviated = firms[(firms["step"] == 4) & (firms["firm"] == 1)]
         assert deviated["price"].item() == pytest.approx(expected) and deviated["deviated"].item()
+
+
+def test_cournot_firms_choose_quantities_and_consumers_set_the_prices():
+    result = run(oligopoly(count=4, steps=4, competition="cournot"))
+    market = Oligopoly(BASELINE.demand, "cournot")
+    rows = result.agents.sort_values(["step", "market", "firm"])
+    quantities = rows["act_quantity"].to_numpy().reshape(-1, 2)
+    grid = market.grid()
+    exact = grid[0][np.abs(grid[0][None, :] - quantities.reshape(-1, 1)).argmin(axis=1)].reshape(-1, 2)
+    assert rows["price"].to_numpy().reshape(-1, 2) == pytest.approx(market.prices(exact))
+    assert result.summary["nash_price"] == pytest.approx(1.802, abs=1e-3)
+    assert result.summary["profit_gain"] > 0.5  # Q-learners collude in quantities too
+
+
+def test_the_headline_draws_prices_against_the_benchmarks_and_the_impulse_response():
+    result = run(oligopoly(count=8, steps=10, deviation={"step": 5, "firm": 0}))
+    top, bottom = result.headline().axes
+    lines = {line.get_label(): line for line in bottom.get_lines()}
+    assert lines["one-shot Nash"].get_ydata()[0] == pytest.approx(BASELINE.nash_prices[0])
+    assert lines["monopoly"].get_ydata()[0] == pytest.approx(BASELINE.monopoly_prices[0])
+    rivals = result.agents[(result.agents["firm"] == 1) & (result.agents["step"] >= 3)].groupby("step")["price"]
+    assert list(lines["rivals"].get_xdata()) == list(range(-2, 6))
+    assert list(lines["rivals"].get_ydata()) == pytest.approx(list(rivals.mean()))
+    assert {"firm 0 (mean)", "firm 1 (mean)", "forced deviation"} <= {ln.get_label() for ln in top.get_lines()}
+    _, without = run(oligopoly(count=2, steps=4)).headline().axes
+    assert "profit gain" in without.get_title()
