@@ -23,7 +23,6 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
@@ -117,6 +116,10 @@ def display(grid: np.ndarray) -> tuple[np.ndarray, int]:
     return grid, 10
 
 
+MAX_PROFILES = 2_000_000
+"""The most profiles of choices (points^firms) the stage game is tabulated for."""
+
+
 @dataclass(frozen=True)
 class Period:
     """One period of every market, as firms see it in their history: per market, each firm's price, choice,
@@ -186,8 +189,10 @@ class OligopolyMarket(Environment):
             elif grid.max(axis=1).sum() >= params.market_size:
                 yield Problem(("grid" if params.grid else "xi",), "the largest quantities on the grid add up to the "
                               "whole market: leave some consumers to the outside good")
-        if params.points ** params.firms > 2_000_000 and params.grid is None:
-            yield Problem(("points",), f"{params.points}^{params.firms} price profiles is too many to tabulate")
+        points = grid.shape[1]
+        if points**params.firms > MAX_PROFILES:
+            yield Problem(("grid" if params.grid else "points",), f"{points}^{params.firms} profiles of choices are "
+                          f"too many to tabulate (at most {MAX_PROFILES:,}): fewer choices or fewer firms")
 
     # -- the market's structure, derived from the parameters ---------------------------------------
     def configure(self) -> None:
@@ -202,19 +207,16 @@ class OligopolyMarket(Environment):
         ids = [a.unique_id for a in self.model.everyone()]
         self.markets = [ids[k:k + p.firms] for k in range(0, len(ids), p.firms)]
         self.place = {agent: (m, i) for m, firms in enumerate(self.markets) for i, agent in enumerate(firms)}
+        self.gain_scale = (self.market.nash_profits, self.market.monopoly_profits - self.market.nash_profits)
 
     def setup(self) -> None:
         self.profiles: np.ndarray | None = None  # this period's profile per market (None before the first)
         self.past: deque[Period] = deque(maxlen=max(self.params.history, 1))
         self.deviated: set[int] = set()
 
-    @cached_property
-    def gain_scale(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.market.nash_profits, self.market.monopoly_profits - self.market.nash_profits
-
     def payoff_table(self) -> np.ndarray:
         """What each firm earns at each profile of grid choices (profile × firm): profit less every institution's
-        expected fine (`FineSchedule`). The game a learner that knows no rules would experience."""
+        expected fine (`FineSchedule`): the stage game as a learner experiences it on average."""
         table = self.game.profits.copy()
         for institution in self.model.institutions:
             if isinstance(institution, FineSchedule):
