@@ -158,3 +158,9 @@ def test_validate_refuses_with_the_field_named(name: str, tmp_path: Path, capsys
     assert field in err and message in err, err
     with pytest.raises(UserError, match=r"bad\.yaml"):
         load_scenario(path)
+
+
+def test_describe_prints_the_leniency_programme_which_has_no_parameters(capsys: pytest.CaptureFixture[str]):
+    assert main(["describe", "leniency"]) == 0
+    out = capsys.readouterr().out
+    assert "needs antitrust listed before it; decision phase 'report'" in out and "parameters: none" in out
