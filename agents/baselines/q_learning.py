@@ -115,15 +115,19 @@ class QLearning(ScriptedPolicy):
             self._start()
         env, p, points = self.model.environment, self.params, self.learners.points
         firms = env.params.firms
+        weights = [points ** (firms - 1 - i) for i in range(firms)]
+        profiles: dict[int, int] = {}  # market -> last period's profile, read once per market
         slots, states, firm_of, learning = [], [], [], []
         for decision in decisions:
             market, firm = env.place[decision.agent.unique_id]
-            last = env.last_choices(decision.observation)
-            profile = self.start_profile[market] if last is None else int(
-                sum(env.grid_index(i, v) * points ** (firms - 1 - i) for i, v in enumerate(last)))
+            profile = profiles.get(market)
+            if profile is None:
+                last = env.last_choices(decision.observation)
+                profile = profiles[market] = self.start_profile[market] if last is None else sum(
+                    env.grid_index(i, v) * w for i, (v, w) in enumerate(zip(last, weights, strict=True)))
             slot, state = self.slot[decision.agent.unique_id], int(self.state_of[firm, profile])
-            if not p.frozen and last is not None and slot in self.previous:
-                played = (profile // points ** (firms - 1 - firm)) % points
+            if not p.frozen and slot in self.previous:
+                played = (profile // weights[firm]) % points
                 learning.append((slot, self.previous[slot], played, decision.agent.specified_reward, state))
             slots.append(slot)
             states.append(state)
@@ -136,7 +140,7 @@ class QLearning(ScriptedPolicy):
         if not p.frozen:
             self.clock[slots_array] += 1
         self.previous.update(zip(slots, states, strict=True))
-        return [decision.answer(**{env.field: float(env.shown[firm, action])})
+        return [decision.answer(**{env.field: env.choice_lists[firm][action]})
                 for decision, firm, action in zip(decisions, firm_of, actions.tolist(), strict=True)]
 
     def on_report(self, decision: Decision) -> BaseModel:

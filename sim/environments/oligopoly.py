@@ -202,6 +202,7 @@ class OligopolyMarket(Environment):
         self.shown, self.decimals = display(self.game.grid)
         self.field = "price" if p.competition == "bertrand" else "quantity"
         self.choice_lists = self.shown.tolist()  # shared by every observation: read them, never change them
+        self.schemas = [choice_schema(self.field, tuple(row)) for row in self.choice_lists]
         self.index_of = [{v: k for k, v in enumerate(row)} for row in self.choice_lists]
         self.fallback_index = np.abs(self.game.grid - self.market.nash[:, None]).argmin(axis=1)
         ids = [a.unique_id for a in self.model.everyone()]
@@ -253,9 +254,10 @@ class OligopolyMarket(Environment):
         views: dict[int, dict[str, Any]] = {}
         rows = list(self.past)[-self.params.history:] if self.params.history else []
         last = self.past[-1] if self.past else None
+        place, costs, choices = self.place, self.market.demand.costs, self.choice_lists
 
         def observe(agent: SocietyAgent, observation: Observation) -> None:
-            market, firm = self.place[agent.unique_id]
+            market, firm = place[agent.unique_id]
             view = views.get(market)
             if view is None:
                 view = views[market] = {"market": market}
@@ -265,7 +267,9 @@ class OligopolyMarket(Environment):
                         view["last_quantities"] = last.choices[market]
             observation.local = view
             private = observation.private
-            private.update(firm=firm, cost=self.market.demand.costs[firm], choices=self.choice_lists[firm])
+            private.update(firm=firm, cost=costs[firm], choices=choices[firm])
+            if not rows:
+                return
             private["history"] = {
                 "period": [row.period for row in rows],
                 "your_price": [row.prices[market][firm] for row in rows],
@@ -285,7 +289,7 @@ class OligopolyMarket(Environment):
         return int(np.abs(self.game.grid[firm] - value).argmin()) if index is None else index
 
     def action_schema(self, agent: SocietyAgent) -> type[BaseModel]:
-        return choice_schema(self.field, tuple(self.shown[self.place[agent.unique_id][1]].tolist()))
+        return self.schemas[self.place[agent.unique_id][1]]
 
     def fallback(self, agent: SocietyAgent) -> BaseModel:
         """No valid answer: the grid choice nearest the one-shot Nash, so a failed reply never looks collusive."""
@@ -367,9 +371,9 @@ class OligopolyMarket(Environment):
 
     def agent_reporters(self):
         return {
-            "market": lambda a: self.place[a.unique_id][0],
-            "firm": lambda a: self.place[a.unique_id][1],
-            "deviated": lambda a: a.unique_id in self.deviated,
+            "market": Column(lambda agents: [self.place[a.unique_id][0] for a in agents]),
+            "firm": Column(lambda agents: [self.place[a.unique_id][1] for a in agents]),
+            "deviated": Column(lambda agents: [a.unique_id in self.deviated for a in agents]),
             **{name: self._per_firm(name) for name in ("price", "profit", "profit_gain", "market_surplus")},
         }
 
