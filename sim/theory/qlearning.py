@@ -13,11 +13,11 @@ no learner's greedy strategy has changed for ``converge_after`` consecutive peri
 
 One learner, two drivers. `QLearners` holds the tables and greedy strategies of any set of learners, and every
 update and every choice goes through the same compiled kernels (`_update`, `_choose`). `train` runs sessions
-against the stage game's payoff table inside one compiled loop: convergence takes about a million periods, and a
-period through the engine (observations, phases, records) costs tens of microseconds per market where the loop
-costs a fraction of one. The `q_learning` policy (agents/baselines/q_learning.py) trains its markets with `train`
-before a run, then plays them in the engine, where it calls `QLearners.learn` and `QLearners.choose` once per
-step on the payoffs the run's institutions actually booked.
+against the stage game's payoff table inside one compiled loop: convergence takes about two million periods, and
+a period through the engine (observations, phases, records) costs about 400 microseconds for a duopoly where the
+loop costs about a tenth of one (benchmarks/qlearning.py). The `q_learning` policy (agents/baselines/q_learning.py)
+trains its markets with `train` before a run, then plays them in the engine, where it calls `QLearners.learn` and
+`QLearners.choose` once per step on the payoffs the run's institutions actually booked.
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ def _update(q: np.ndarray, strategy: np.ndarray, learner: int, state: int, actio
 
 @njit(cache=True)
 def _update_many(q, strategy, learners, states, actions, rewards, next_states, alpha, delta):
+    """`_update` for each listed learner; whether each one's strategy changed."""
     changed = np.zeros(learners.shape[0], dtype=np.bool_)
     for k in range(learners.shape[0]):
         changed[k] = _update(q, strategy, learners[k], states[k], actions[k], rewards[k], next_states[k], alpha, delta)
@@ -68,6 +69,7 @@ def _update_many(q, strategy, learners, states, actions, rewards, next_states, a
 
 @njit(cache=True)
 def _choose_many(strategy, learners, states, explore, draws, random_actions):
+    """`_choose` for each listed learner, with its own exploration probability, draw and random action."""
     chosen = np.empty(learners.shape[0], dtype=np.int64)
     for k in range(learners.shape[0]):
         chosen[k] = _choose(strategy, learners[k], states[k], explore[k], draws[k], random_actions[k])
