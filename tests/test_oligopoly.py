@@ -9,9 +9,11 @@ second or two; the full baseline is in docs/experiments.md.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from sim.runner import simulate
@@ -208,3 +210,24 @@ def test_the_headline_draws_prices_against_the_benchmarks_and_the_impulse_respon
     assert {"firm 0 (mean)", "firm 1 (mean)", "forced deviation"} <= {ln.get_label() for ln in top.get_lines()}
     _, without = run(oligopoly(count=2, steps=4)).headline().axes
     assert "profit gain" in without.get_title()
+
+
+@pytest.mark.slow
+def test_the_collusion_table_prints_every_arm_with_intervals_over_sessions_beside_the_papers(tmp_path):
+    from sim import sweep
+    from sim.analysis.collusion import collusion_table, format_collusion, variant_labels
+
+    scenario = Path(__file__).resolve().parent.parent / "scenarios" / "collusion_rules.yaml"
+    sweep(scenario, overrides=["population.0.count=8", "population.0.policy={kind: q_learning, beta: 2e-5}"],
+          out=tmp_path / "sweep", progress=False)
+    table = collusion_table(tmp_path / "sweep")
+    measured = table[table["sessions"].notna()].set_index("case")
+    assert list(measured.index) == ["none", "constitution", "fines", "leniency", "communication"]
+    assert (measured["sessions"] == 4).all() and (measured["model"] == "rules: q_learning").all()
+    assert measured.loc["constitution", "Δ"] == measured.loc["none", "Δ"] == measured.loc["communication", "Δ"]
+    assert measured.loc["fines", "Δ"] < measured.loc["none", "Δ"]
+    assert measured.loc["none", "Δ low"] <= measured.loc["none", "Δ"] <= measured.loc["none", "Δ high"]
+    text = format_collusion(table)
+    assert "| Calvano et al. 2020, Q-learning (published) | baseline |  |  | 0.850 |" in text and "| 5.6 |" in text
+    labels = variant_labels(pd.Series(["a" * 30, "b" * 30, "short"], name="population.0.persona"))
+    assert list(labels.values()) == ["persona #1", "persona #2", "persona=short"]

@@ -134,11 +134,16 @@ def format_collusion(table: pd.DataFrame, legend: dict[str, str] | None = None) 
 
 
 def legend(path: str | Path) -> dict[str, str]:
-    """What each long variant label of a sweep stands for."""
+    """What each long variant label of a sweep stands for: from where the values of its parameter part (the prompt
+    prefixes P1 and P2 share their first sentences)."""
     frame, meta = ok_runs(path)
     out = {}
     for p in (p for p in meta.get("parameters", []) if p != "case" and p in frame.columns):
-        out.update({label: str(value) for value, label in variant_labels(frame[p]).items() if "#" in label})
+        labels = {str(value): label for value, label in variant_labels(frame[p]).items() if "#" in label}
+        first, last = min(labels, default=""), max(labels, default="")
+        same = next((k for k, (a, b) in enumerate(zip(first, last, strict=False)) if a != b), len(first))
+        cut = first.rfind(" ", 0, same) + 1 if len(labels) > 1 else 0
+        out.update({label: ("..." if cut else "") + text[cut:] for text, label in labels.items()})
     return out
 
 
