@@ -45,6 +45,28 @@ def positive_int(text: str) -> int:
     return value
 
 
+def port_argument(text: str) -> int:
+    """``--port``: a TCP port from 1 to 65535 (99999 printed a URL and hung; 0 would serve on a port nobody is told)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is an integer from 1 to 65535, got '{text}'")
+    return value
+
+
+def positive_number(text: str) -> float:
+    """A size given on the command line (GiB): a finite number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got '{text}'")
+    return value
+
+
 def _add_scenario_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scenario", help="scenario YAML file")
     parser.add_argument(
@@ -54,12 +76,13 @@ def _add_scenario_args(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from sim.amendments import load_amendments
+    from sim.amendments import check_schedule, load_amendments
     from sim.runner import run
     from sim.scenario import load_scenario
 
     scenario = load_scenario(args.scenario, args.overrides)
     amendments = load_amendments(args.amendments) if args.amendments else ()
+    check_schedule(amendments, scenario.steps, args.amendments)
     result = run(
         scenario, seed=args.seed, out=args.out, server_url=args.server,
         progress=not args.quiet, overwrite=args.overwrite, amendments=amendments,
@@ -69,6 +92,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"run directory: {result.path}")
     for key, value in result.summary.items():
         print(f"  {key:28s} {format_number(value)}")
+    if len(result.amendments) < len(amendments):
+        print(f"alignsim: warning: {len(amendments) - len(result.amendments)} of the {len(amendments)} amendments "
+              f"were not applied: the run ended at step {len(result.model)}, before their steps", file=sys.stderr)
     return 0
 
 
