@@ -102,6 +102,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from sim.scenario import load_scenario
 
     scenario = load_scenario(args.scenario, args.overrides)
+    if scenario.uses_llm() and scenario.llm.backend == "vllm":  # what `run` would start (without --server)
+        from sim.llm.models import check_model
+
+        check_model(scenario.llm.model, f"{args.scenario}: llm.model")
     groups = ", ".join(f"{g.count} {g.name} ({g.policy.kind})" for g in scenario.population)
     institutions = ", ".join(i.kind for i in scenario.institutions) or "none"
     print(f"{args.scenario}: valid. '{scenario.name}': {scenario.steps} steps, {groups}; "

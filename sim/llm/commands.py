@@ -52,8 +52,10 @@ def _models_prepare(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from sim.llm.models import check_model
     from sim.llm.server import VLLMServer, serve_forever
 
+    check_model(args.model, "--model")
     server = VLLMServer(
         args.model,
         host=args.host,

@@ -57,6 +57,9 @@ def own_server_model(scenarios: list[Scenario], url: str | None) -> str | None:
     if len(models) > 1:
         raise UserError(f"a sweep shares one vLLM server, but llm.model varies: {', '.join(models)} "
                         "(start one server per model and pass --server, or sweep each model separately)")
+    from sim.llm.models import check_model
+
+    check_model(models[0], "llm.model")
     return models[0]
 
 
