@@ -142,6 +142,7 @@ class SweepRun:
     def run(self, retry_failed: bool = False) -> pd.DataFrame:
         url = model = None
         if self._todo(self._recorded(), retry_failed):  # check and connect before anything is written
+            llm.check_caches(self.plan.scenarios)
             url = llm.server_url(self.plan.scenarios, self.server)
             model = llm.own_server_model(self.plan.scenarios, url)
             self.executor.start()

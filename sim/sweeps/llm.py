@@ -28,6 +28,16 @@ def check_server(url: str) -> None:
         raise UserError(f"--server {url}: not reachable ({type(exc).__name__}: {exc})") from None
 
 
+def check_caches(scenarios: list[Scenario]) -> None:
+    """Open each existing reply cache the LLM cells use, so that a damaged, foreign or locked one stops the sweep
+    with its message (`sim.llm.cache`) before any cell runs; otherwise every cell would fail the same way."""
+    from sim.llm.cache import ReplyCache
+
+    for path in sorted({s.llm.cache for s in scenarios if s.uses_llm() and s.llm.cache}):
+        if Path(path).exists():
+            ReplyCache(path).close()
+
+
 def cache_override(scenario: Scenario) -> list[str]:
     """Pin a relative cache path to this directory: Ray workers run elsewhere, and all cells share one file."""
     cache = scenario.llm.cache
