@@ -52,3 +52,46 @@ def test_an_out_that_is_or_lies_under_a_file_is_refused(tmp_path: Path, capsys, 
         assert main(["run", str(SCENARIO), "--out", str(out), "-q", *overwrite]) == 2
         assert f"alignsim: error: run directory {out}: {file} is a file, not a folder" in capsys.readouterr().err
     assert file.read_text() == "keep me" and sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+@pytest.mark.parametrize("command", [["dashboard", str(SCENARIO)], ["serve"]])
+@pytest.mark.parametrize("port", ["99999", "65536", "0", "-1", "http"])
+def test_a_port_out_of_range_is_refused_at_argument_parsing(command: list[str], port: str, capsys) -> None:
+    """``dashboard --port 99999`` printed a URL and hung."""
+    assert main([*command, "--port", port]) == 2
+    err = capsys.readouterr().err
+    assert f"argument --port: a port is an integer from 1 to 65535, got '{port}'" in err
+
+
+def test_dashboard_seed_and_serve_sizes_are_checked_like_runs(capsys) -> None:
+    assert main(["dashboard", str(SCENARIO), "--seed=-4"]) == 2
+    assert "argument --seed: a seed is an integer from 0 to 2**63-1, got '-4'" in capsys.readouterr().err
+    for flag, value in [("--max-model-len", "0"), ("--max-num-batched-tokens", "-5")]:
+        assert main(["serve", flag, value]) == 2
+        assert f"argument {flag}: expected an integer of at least 1, got '{value}'" in capsys.readouterr().err
+    for value in ["0", "-1", "inf", "nan", "lots"]:
+        assert main(["serve", "--kv-cache-gib", value]) == 2
+        assert f"argument --kv-cache-gib: expected a number above 0, got '{value}'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["dashboard", str(SCENARIO)], ["serve"]])
+def test_a_taken_port_or_a_foreign_host_is_refused_before_anything_is_served(
+    command: list[str], capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dashboard printed its URL, then uvicorn's bind error, and exited 3 (an LLM failure's status); serve
+    started vLLM, whose health check could be answered by the server already on that port."""
+    import socket
+
+    from sim.llm import server
+
+    monkeypatch.setattr(server, "start_guarded", lambda *a, **k: pytest.fail("vLLM was started"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main([*command, "--port", str(port)]) == 2
+        out, err = capsys.readouterr()
+        assert f"alignsim: error: 127.0.0.1:{port} is in use (another server or dashboard?): choose another --port" \
+            in err and "http://" not in out
+    assert main([*command, "--host", "192.0.2.1"]) == 2  # TEST-NET-1: no address of this machine
+    assert "cannot be listened on here (Cannot assign requested address): check --host" in capsys.readouterr().err
