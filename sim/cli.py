@@ -176,6 +176,15 @@ def _llm_failure(exc: LLMError) -> int:
     return EXIT_LLM
 
 
+def _stdout_closed() -> int:
+    """The reader of stdout went away (``alignsim run ... | head -1``): what was written stays written; stop quietly
+    with the status of a shell's SIGPIPE, and point stdout at /dev/null so that Python's exit does not complain."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return 128 + signal.SIGPIPE
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised like Ctrl-C so that cleanup runs: a killed run must not orphan its vLLM engine processes."""
 
@@ -252,6 +261,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("alignsim: nothing half-written was left; free space or choose another output folder, then run "
               "the same command again to continue from the cache", file=sys.stderr)
         return EXIT_OUTPUT
+    except BrokenPipeError:
+        return _stdout_closed()
     except Exception as exc:
         from sim.llm.errors import LLMError
 

@@ -229,8 +229,8 @@ def _into_place(final: Path, overwrite: bool, cache: object = None) -> Iterator[
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
         with _claimed(final):
-            if final.exists() and not overwrite:
-                raise UserError(f"run directory already exists: {final} (choose another --out or pass --overwrite)")
+            if final.exists():
+                _check_replaceable(final, overwrite)
             partial = final.parent / f".{final.name}.partial-{os.getpid()}"
             shutil.rmtree(partial, ignore_errors=True)
             _remove_stale_partials(final.parent)
@@ -250,6 +250,20 @@ def _into_place(final: Path, overwrite: bool, cache: object = None) -> Iterator[
         if full is not None:
             raise full from exc
         raise
+
+
+def _check_replaceable(final: Path, overwrite: bool) -> None:
+    """Refuse to replace ``final`` unless ``overwrite`` and it is a run directory (it holds manifest.json) or empty:
+    ``--overwrite --out`` naming any other folder (``.``, a home folder, a dashboard's ``--out``) deleted it."""
+    if not overwrite:
+        raise UserError(f"run directory already exists: {final} (choose another --out or pass --overwrite)")
+    here = Path.cwd()
+    if final.resolve() in (here, *here.parents):
+        raise UserError(f"run directory {final}: it holds the current folder, which a run cannot replace "
+                        "(choose another --out)")
+    if not (final / "manifest.json").is_file() and any(final.iterdir()):
+        raise UserError(f"run directory {final}: --overwrite replaces a run directory, and this folder is not one "
+                        "(no manifest.json); nothing was deleted (choose another --out)")
 
 
 @contextmanager

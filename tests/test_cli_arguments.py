@@ -95,3 +95,39 @@ def test_a_taken_port_or_a_foreign_host_is_refused_before_anything_is_served(
             in err and "http://" not in out
     assert main([*command, "--host", "192.0.2.1"]) == 2  # TEST-NET-1: no address of this machine
     assert "cannot be listened on here (Cannot assign requested address): check --host" in capsys.readouterr().err
+
+
+def test_overwrite_replaces_only_a_run_directory(tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--overwrite --out FOLDER`` deleted any folder (``--out .`` the current one); a dashboard's ``--out`` too."""
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "keep.txt").write_text("keep me")
+    fast = ["-q", "--set", "output.plots=false", "--set", "steps=2"]
+    assert main(["run", str(SCENARIO), "--out", str(notes), "--overwrite", *fast]) == 2
+    assert (f"alignsim: error: run directory {notes}: --overwrite replaces a run directory, and this folder is not "
+            "one (no manifest.json); nothing was deleted") in capsys.readouterr().err
+    assert [p.name for p in notes.iterdir()] == ["keep.txt"]
+    run_dir, empty = tmp_path / "run", tmp_path / "empty"
+    empty.mkdir()
+    for out in (run_dir, run_dir, empty):  # new, a run directory replaced, an empty folder filled
+        assert main(["run", str(SCENARIO), "--out", str(out), "--overwrite", *fast]) == 0
+        assert (out / "manifest.json").is_file()
+    monkeypatch.chdir(run_dir)
+    assert main(["run", str(SCENARIO), "--out", ".", "--overwrite", *fast]) == 2
+    assert "run directory .: it holds the current folder, which a run cannot replace" in capsys.readouterr().err
+    assert (run_dir / "manifest.json").is_file() and (notes / "keep.txt").read_text() == "keep me"
+
+
+def test_a_reader_of_stdout_that_goes_away_is_not_a_traceback(tmp_path: Path) -> None:
+    """``alignsim run ... | head -1`` printed a BrokenPipeError traceback; the run directory is complete anyway."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    process = subprocess.Popen([sys.executable, "-m", "sim.cli", "run", str(SCENARIO), "--out", str(tmp_path / "r"),
+                                "-q", "--set", "output.plots=false"], cwd=root, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    process.stdout.close()  # the reader is gone before anything is printed
+    assert process.wait(timeout=300) == 141
+    assert process.stderr.read() == ""
+    assert (tmp_path / "r" / "manifest.json").is_file()
