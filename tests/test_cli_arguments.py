@@ -131,3 +131,20 @@ def test_a_reader_of_stdout_that_goes_away_is_not_a_traceback(tmp_path: Path) ->
     assert process.wait(timeout=300) == 141
     assert process.stderr.read() == ""
     assert (tmp_path / "r" / "manifest.json").is_file()
+
+
+@pytest.mark.parametrize(("url", "problem"), [
+    ("http://127.0.0.1:99999", "Port out of range 0-65535 (expected a URL such as http://127.0.0.1:8000)"),
+    ("http://127.0.0.1:0", "expected a URL such as http://127.0.0.1:8000"),
+    ("http://:8000", "expected a URL such as http://127.0.0.1:8000"),
+    ("127.0.0.1:8000", "expected a URL such as http://127.0.0.1:8000"),
+])
+def test_a_server_url_that_cannot_be_reached_by_its_form_is_a_user_error(url: str, problem: str, tmp_path: Path,
+                                                                         capsys) -> None:
+    """``--server http://127.0.0.1:99999`` was "LLM failure: ExceptionGroup: unhandled errors in a TaskGroup"."""
+    commons = str(SCENARIO.parent / "commons.yaml")
+    assert main(["run", commons, "--server", url, "--out", str(tmp_path / "r"), "-q", "--set", "steps=1"]) == 2
+    assert f"alignsim: error: LLM server '{url}': {problem}" in capsys.readouterr().err
+    assert main(["validate", commons, "--set", f"llm.base_url={url}"]) == 2  # validate refuses what run would
+    assert f"llm.base_url: LLM server '{url}': {problem}" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()

@@ -51,6 +51,9 @@ class ReplyCache:
 
     def __init__(self, path: str | Path, busy_timeout_s: float | None = None) -> None:
         self.path = Path(path)
+        if self.path.is_dir():
+            raise UserError(f"LLM reply cache {self.path} is a folder: set llm.cache to a file in it, e.g. "
+                            f"{self.path / 'llm_cache.sqlite'}")
         self.busy_timeout_s = LOCK_WAIT_S if busy_timeout_s is None else busy_timeout_s
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from sim.llm.types import Sampling
 from sim.scenario_files import StrictModel
@@ -76,6 +76,19 @@ class LLMConfig(StrictModel):
     max_model_len: int = Field(
         2048, gt=0, description="Longest prompt + reply in tokens (SmolLM2 supports up to 8192)."
     )
+
+    @field_validator("base_url")
+    @classmethod
+    def _urls(cls, value: str | list[str] | None) -> str | list[str] | None:
+        """Refused now, as `--server` is, not when the first request fails to go out."""
+        from sim.errors import UserError
+        from sim.llm.openai_backend import server_urls
+
+        try:
+            server_urls(value)
+        except UserError as exc:
+            raise ValueError(str(exc)) from None
+        return value
 
     @model_validator(mode="after")
     def _server_implies_openai(self) -> LLMConfig:

@@ -117,3 +117,12 @@ def test_a_sweep_on_a_damaged_cache_stops_before_any_cell(tmp_path: Path, capsys
                      "--out", str(tmp_path / "sweep"), "--workers", "1", "-q"]) == 2
     assert f"LLM reply cache {cache} is damaged" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache.sqlite"]
+
+
+def test_a_folder_given_as_the_cache_is_a_user_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """It was exit 4, "cannot write the LLM reply cache: unable to open database file", and a hint to free space."""
+    with fisher_server().running() as server:
+        assert run_on(tmp_path, server.url) == 0  # makes cache.sqlite beside a folder we then name instead
+        assert main(["run", *commons_args(tmp_path, 1, f"llm.cache={tmp_path}"), "--server", server.url, "-q"]) == 2
+    assert (f"alignsim: error: LLM reply cache {tmp_path} is a folder: set llm.cache to a file in it, e.g. "
+            f"{tmp_path / 'llm_cache.sqlite'}") in capsys.readouterr().err
