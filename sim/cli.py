@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import os
 import signal
 import sys
@@ -263,6 +264,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OUTPUT
     except BrokenPipeError:
         return _stdout_closed()
+    except OSError as exc:
+        if exc.errno != errno.ENAMETOOLONG:
+            raise
+        print(f"alignsim: error: a file or folder name is longer than the file system allows: {exc.filename}",
+              file=sys.stderr)
+        return 2
     except Exception as exc:
         from sim.llm.errors import LLMError
 

@@ -6,6 +6,7 @@ renamed into place only when the run has finished, so a crash never leaves a fol
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -225,7 +226,7 @@ def _into_place(final: Path, overwrite: bool, cache: object = None) -> Iterator[
     blocked = next((p for p in (final, *final.parents) if p.exists() and not p.is_dir()), None)
     if blocked is not None:
         raise UserError(f"run directory {final}: {blocked} is a file, not a folder (choose another --out)")
-    created = _missing_folders(final.parent)
+    created = missing_folders(final.parent)
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
         with _claimed(final):
@@ -244,7 +245,7 @@ def _into_place(final: Path, overwrite: bool, cache: object = None) -> Iterator[
                 shutil.rmtree(partial, ignore_errors=True)
                 raise
     except BaseException as exc:
-        _remove_if_empty(created)
+        remove_if_empty(created)
         full = storage_error(exc, f"LLM reply cache {cache}" if isinstance(exc, sqlite3.Error)
                              else f"run directory {final}")
         if full is not None:
@@ -326,7 +327,7 @@ def _running(pid: int) -> bool:
     return True
 
 
-def _missing_folders(folder: Path) -> list[Path]:
+def missing_folders(folder: Path) -> list[Path]:
     """``folder`` and those of its parents that do not exist yet, deepest first."""
     missing = []
     while not folder.exists() and folder != folder.parent:
@@ -335,13 +336,14 @@ def _missing_folders(folder: Path) -> list[Path]:
     return missing
 
 
-def _remove_if_empty(folders: list[Path]) -> None:
-    """Undo `_missing_folders`' creations, deepest first, stopping at one another run has written into."""
+def remove_if_empty(folders: list[Path]) -> None:
+    """Undo `missing_folders`' creations, deepest first, stopping at one another run has written into."""
     for folder in folders:
         try:
             folder.rmdir()
-        except OSError:
-            return
+        except OSError as exc:
+            if exc.errno not in (errno.ENOENT, errno.ENAMETOOLONG):  # those were never made
+                return
 
 
 class _transcript:

@@ -31,6 +31,9 @@ from sim.scenario_files import ScenarioFile, Seed, StrictModel
 from sim.sweeps.spec import SweepSpec
 from sim.yaml_loader import load_yaml_file, parse_yaml_value
 
+MAX_NAME_BYTES = 200
+"""The longest scenario name: file systems allow 255 bytes a folder name, and sweeps add to it."""
+
 
 def _tagged_union(registry: Registry, what: str) -> Any:
     """A union of each registered component's parameters, tagged by ``kind``."""
@@ -127,6 +130,16 @@ class Scenario(StrictModel):
     sweep: SweepSpec | None = Field(None, description="Parameter sweep for `alignsim sweep` (see docs/sweeps.md).")
     _overrides: tuple[str, ...] = PrivateAttr(default=())
     _warnings: list[str] = PrivateAttr(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _one_folder(cls, name: str) -> str:
+        """The name is a folder of run and sweep directories (``runs/<name>/...``): '/' or '..' put them elsewhere."""
+        if "/" in name or "\\" in name or name.strip(".") == "":
+            raise ValueError(f"'{name}' cannot name a folder (runs/<name>/...): no '/' or '\\', not only dots")
+        if len(name.encode()) > MAX_NAME_BYTES:
+            raise ValueError(f"{len(name.encode())} bytes long: a folder name is at most {MAX_NAME_BYTES} here")
+        return name
 
     @model_validator(mode="after")
     def _groups_fit(self) -> Scenario:

@@ -148,3 +148,23 @@ def test_a_server_url_that_cannot_be_reached_by_its_form_is_a_user_error(url: st
     assert main(["validate", commons, "--set", f"llm.base_url={url}"]) == 2  # validate refuses what run would
     assert f"llm.base_url: LLM server '{url}': {problem}" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(("name", "problem"), [
+    ("/tmp/elsewhere", "'/tmp/elsewhere' cannot name a folder (runs/<name>/...): no '/' or '\\', not only dots"),
+    ("..", "'..' cannot name a folder (runs/<name>/...): no '/' or '\\', not only dots"),
+    ("a" * 300, "300 bytes long: a folder name is at most 200 here"),
+])
+def test_a_scenario_name_that_cannot_name_its_folder_is_refused(name: str, problem: str, capsys) -> None:
+    """``name: /tmp/elsewhere`` wrote the run under /tmp, ``..`` beside runs/; 300 characters was a traceback."""
+    assert main(["validate", str(SCENARIO), "--set", f"name={name}"]) == 2
+    assert f"name: {problem}" in capsys.readouterr().err
+
+
+def test_an_out_name_too_long_for_the_file_system_is_a_message(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "x" / ("b" * 300)
+    for command in (["run", str(SCENARIO)], ["sweep", str(SCENARIO), "--replications", "2"]):
+        assert main([*command, "--out", str(out), "-q"]) == 2
+        assert "alignsim: error: a file or folder name is longer than the file system allows: " in \
+            capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
