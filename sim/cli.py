@@ -22,50 +22,37 @@ if TYPE_CHECKING:
     from sim.llm.errors import LLMError
 
 
-def seed_argument(text: str) -> int:
-    """``--seed``: what a scenario's ``seed:`` accepts, refused by argparse (a message and exit 2) otherwise."""
-    from sim.scenario_files import MAX_SEED
+def checked_number(convert: Callable[[str], float], accept: Callable[[float], bool],
+                   expected: str) -> Callable[[str], float]:
+    """An argparse ``type``: ``convert(text)`` where ``accept`` holds of it, else argparse's message
+    "EXPECTED, got 'TEXT'" and exit 2 (never a traceback from deep inside what would have used the value)."""
 
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 0 <= value <= MAX_SEED:
-        raise argparse.ArgumentTypeError(f"a seed is an integer from 0 to 2**63-1, got '{text}'")
-    return value
+    def parse(text: str) -> float:
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or not accept(value):
+            raise argparse.ArgumentTypeError(f"{expected}, got '{text}'")
+        return value
 
-
-def positive_int(text: str) -> int:
-    """A count given on the command line (workers, samples, replications): an integer of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer of at least 1, got '{text}'")
-    return value
+    return parse
 
 
-def port_argument(text: str) -> int:
-    """``--port``: a TCP port from 1 to 65535 (99999 printed a URL and hung; 0 would serve on a port nobody is told)."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"a port is an integer from 1 to 65535, got '{text}'")
-    return value
+def _fits_a_seed(value: float) -> bool:
+    from sim.scenario_files import MAX_SEED  # here, not at the top: `alignsim --help` starts without pydantic
+
+    return 0 <= value <= MAX_SEED
 
 
-def positive_number(text: str) -> float:
-    """A size given on the command line (GiB): a finite number above 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number above 0, got '{text}'")
-    return value
+seed_argument = checked_number(int, _fits_a_seed, "a seed is an integer from 0 to 2**63-1")
+"""``--seed``: what a scenario's ``seed:`` accepts (``--seed -4`` was a numpy traceback from Mesa)."""
+positive_int = checked_number(int, lambda v: v >= 1, "expected an integer of at least 1")
+"""A count given on the command line (workers, samples, replications, token budgets)."""
+port_argument = checked_number(int, lambda v: 1 <= v <= 65535, "a port is an integer from 1 to 65535")
+"""``--port`` (99999 printed a URL and hung; 0 would serve on a port nobody is told)."""
+positive_number = checked_number(float, lambda v: 0 < v < float("inf"), "expected a number above 0")
+"""A size given on the command line (GiB): finite, above 0."""
 
 
 def _add_scenario_args(parser: argparse.ArgumentParser) -> None:

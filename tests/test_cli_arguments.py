@@ -168,3 +168,9 @@ def test_an_out_name_too_long_for_the_file_system_is_a_message(tmp_path: Path, c
         assert "alignsim: error: a file or folder name is longer than the file system allows: " in \
             capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("flag", ["--bootstrap", "--permutations"])
+def test_report_resample_counts_must_be_positive(flag: str, capsys) -> None:
+    assert main(["report", "nowhere", "--table", "effect", flag, "0"]) == 2
+    assert f"argument {flag}: expected an integer of at least 1, got '0'" in capsys.readouterr().err
