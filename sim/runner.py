@@ -16,7 +16,7 @@ import sqlite3
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from importlib import metadata
@@ -308,11 +308,8 @@ def _remove_stale_partials(folder: Path) -> None:
         if pid.isdigit() and not _running(int(pid)):
             shutil.rmtree(stale, ignore_errors=True)
     for claim in folder.glob(f".*{LOCK_SUFFIX}"):
-        with claim.open("a") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                continue
+        with suppress(OSError), claim.open("a") as handle:  # held (BlockingIOError), or not ours
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             if _same_file(handle, claim):
                 claim.unlink()
 
