@@ -119,7 +119,7 @@ def write_dataset(
         raise UserError(f"no rows to write to {out}")
     table = pa.Table.from_pylist(list(rows), schema=schema(fmt))
     final = Path(out)
-    with into_place(final, overwrite, what="dataset folder") as partial:
+    with into_place(final, overwrite, what="dataset folder", marker=INFO_FILE) as partial:
         data = partial / DATA_FILE
         data.parent.mkdir()
         pq.write_table(table, data)
