@@ -113,3 +113,12 @@ def test_preference_pairs_need_samples_that_differ(llm_run: Path, tmp_path: Path
     err = capsys.readouterr().err
     assert "no preference rows" in err and "candidates: n" in err
     assert nothing_at(tmp_path / "ds")
+
+
+def test_overwrite_replaces_only_a_dataset_folder(llm_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture):
+    precious = tmp_path / "notes"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("x")
+    assert export_cli(llm_run, precious, "--overwrite") == 2
+    assert "this folder is not one (no dataset.json); nothing was deleted" in capsys.readouterr().err
+    assert (precious / "thesis.tex").read_text() == "x"
