@@ -161,6 +161,10 @@ class Scenario(Strict):
     def agent_count(self) -> int:
         return sum(g.count for g in self.population)
 
+    def llm_decisions(self) -> int:
+        """At least how many LLM decisions a run asks (what chooses an engine's mode)."""
+        return scenario_checks.llm_decisions(self)
+
 
 def apply_override(data: dict[str, Any], assignment: str) -> tuple[str, ...]:
     """Apply one ``dotted.path=value`` to raw scenario data; returns the path. The value is read as YAML."""

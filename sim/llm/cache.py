@@ -34,17 +34,40 @@ CREATE TABLE IF NOT EXISTS replies (
 
 
 class ReplyCache:
-    """Replies by ``ChatRequest.cache_key(model)``; first writer wins, so a key never changes its reply."""
+    """Replies by ``ChatRequest.cache_key(model)``; first writer wins, so a key never changes its reply.
+
+    `ReplyCache.read_only` opens someone else's cache without changing it (``llm.cache_from``).
+    """
 
     def __init__(self, path: str | Path, busy_timeout_s: float = 60.0) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self.writable = True
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, timeout=busy_timeout_s, check_same_thread=False, isolation_level=None)
         self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute("PRAGMA synchronous = NORMAL")
         self._db.execute(_SCHEMA)
+
+    @classmethod
+    def read_only(cls, path: str | Path) -> ReplyCache:
+        """The cache at ``path``, opened so that nothing is written: not the file, nor a journal beside it
+        (immutable, unless a write-ahead log is there: then a writer is at work and its log must be read too).
+        ``sqlite3.DatabaseError`` if the file is no SQLite database; `put_many` refuses."""
+        path = Path(path)
+        wal = path.with_name(path.name + "-wal").exists()
+        uri = f"{path.resolve().as_uri()}?mode=ro{'' if wal else '&immutable=1'}"
+        db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
+        try:
+            db.execute("SELECT key, text, prompt_tokens, completion_tokens, latency_s, finish_reason "
+                       "FROM replies LIMIT 1").fetchall()
+        except sqlite3.Error:
+            db.close()
+            raise
+        cache = cls.__new__(cls)
+        cache.path, cache._lock, cache._db, cache.writable = path, threading.Lock(), db, False
+        return cache
 
     def get_many(self, model: str, requests: list[ChatRequest]) -> list[ChatReply | None]:
         """Cached replies in request order (marked ``cached=True``), None where the cache has none."""
@@ -65,6 +88,8 @@ class ReplyCache:
 
     def put_many(self, model: str, pairs: list[tuple[ChatRequest, ChatReply]]) -> None:
         """Store replies in one transaction; keys already present keep their first reply."""
+        if not self.writable:
+            raise PermissionError(f"the reply cache {self.path} was opened read-only")
         now = time.time()
         rows = [
             (

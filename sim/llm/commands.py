@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from sim.llm.config import LLMConfig
+from sim.llm.hardware import ENGINE_MODES
 
 
 def add_models_parser(subparsers: Any) -> None:
@@ -21,7 +22,7 @@ def add_models_parser(subparsers: Any) -> None:
 
 
 def add_serve_parser(subparsers: Any) -> None:
-    """`alignsim serve [--model NAME] [--port N] [--host H]`."""
+    """`alignsim serve [--model NAME] [--port N] [--host H] [--engine-mode MODE]`."""
     defaults = LLMConfig()
     serve = subparsers.add_parser("serve", help="start vLLM's OpenAI-compatible server for runs and sweeps to share")
     serve.add_argument("--model", default=defaults.model, help="registry name, Hugging Face id or folder")
@@ -30,6 +31,9 @@ def add_serve_parser(subparsers: Any) -> None:
     serve.add_argument("--max-num-batched-tokens", type=int, default=defaults.max_num_batched_tokens)
     serve.add_argument("--max-model-len", type=int, default=defaults.max_model_len)
     serve.add_argument("--kv-cache-gib", type=float, default=defaults.kv_cache_gib, help="CPU KV cache size")
+    serve.add_argument("--engine-mode", choices=ENGINE_MODES, default="auto",
+                       help="compiled: slower start, faster decoding; auto (default): compiled where the CPU "
+                       "has AVX-512 or on a GPU, else eager (docs/llm.md, 'Engine mode')")
     serve.add_argument("--log", default=None, help="server log file (default: a file in the temp folder)")
     serve.set_defaults(func=_serve)
 
@@ -51,7 +55,10 @@ def _models_prepare(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from sim.llm.hardware import engine_settings
     from sim.llm.server import VLLMServer, serve_forever
+
+    settings = engine_settings(args.engine_mode, expected_decisions=None)
 
     server = VLLMServer(
         args.model,
@@ -61,6 +68,7 @@ def _serve(args: argparse.Namespace) -> int:
         max_model_len=args.max_model_len,
         kv_cache_gib=args.kv_cache_gib,
         log_path=args.log,
+        settings=settings,
     )
-    print(f"starting vLLM for {args.model} (log: {server.log_path}) ...", flush=True)
+    print(f"starting vLLM for {args.model} ({settings.describe()}; log: {server.log_path}) ...", flush=True)
     return serve_forever(server, lambda url: print(f"serving {args.model} at {url}  (Ctrl-C stops)", flush=True))

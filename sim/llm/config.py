@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from sim.llm.hardware import COMPILE_PAYS_OFF_DECISIONS
 from sim.llm.types import Sampling
 
 
@@ -76,6 +77,19 @@ class LLMConfig(BaseModel):
     )
     max_model_len: int = Field(
         2048, gt=0, description="Longest prompt + reply in tokens (SmolLM2 supports up to 8192)."
+    )
+    engine_mode: Literal["auto", "eager", "compiled"] = Field(
+        "auto",
+        description="How an engine this run or sweep starts runs the model. compiled: a start minutes longer on "
+        "the CPU, decoding about 10 % faster; eager: a fast start. auto: eager, unless the engine will answer "
+        f"at least {COMPILE_PAYS_OFF_DECISIONS} decisions on an AVX-512 CPU, or runs on a GPU (docs/llm.md, "
+        "'Engine mode'). A server's own mode is chosen where it starts (`alignsim serve --engine-mode`).",
+    )
+    cache_from: list[str] = Field(
+        default_factory=list,
+        description="Reply caches from elsewhere, read and never written: SQLite reply caches, run directories "
+        "(their transcript.jsonl) or sweep directories. A reply found there is copied into llm.cache "
+        "(`alignsim run --cache-from PATH`; docs/llm.md, 'Across machines').",
     )
 
     @model_validator(mode="after")

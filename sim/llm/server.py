@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 
 from sim.llm.errors import LLMError
-from sim.llm.hardware import engine_overrides, server_flags
+from sim.llm.hardware import EngineSettings, engine_settings
 from sim.llm.models import resolve_model
 from sim.processes import start_guarded, stop_guarded
 
@@ -32,7 +32,7 @@ class VLLMServer:
     Prefix caching is on: every agent's prompt starts with the same rules, which the server then computes once.
     Use as a context manager, or call ``start()`` and ``stop()``. The server runs under a guard
     (`sim.processes`): its engine core and workers die with it, and all of them die with this process, even
-    when it is killed with SIGKILL.
+    when it is killed with SIGKILL. ``settings`` default to those of a long-lived engine (`engine_settings`).
     """
 
     grace_s = 20.0  # after SIGTERM, how long the server's processes get to exit before SIGKILL
@@ -48,8 +48,10 @@ class VLLMServer:
         kv_cache_gib: float = 2.0,
         log_path: str | Path | None = None,
         startup_timeout_s: float = 600.0,
+        settings: EngineSettings | None = None,
     ) -> None:
         self.model = model
+        self.settings = settings or engine_settings("auto", expected_decisions=None)
         self.host = host
         self.port = port or free_port(host)
         self.max_num_batched_tokens = max_num_batched_tokens
@@ -83,7 +85,7 @@ class VLLMServer:
             str(self.max_num_batched_tokens),
             "--max-model-len",
             str(self.max_model_len),
-            *server_flags(engine_overrides()),
+            *self.settings.server_flags(),
         ]
 
     def start(self) -> VLLMServer:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -52,16 +53,24 @@ class ChatRequest:
         return self._hash(model, None)
 
     def _hash(self, model: str, seed: int | None) -> str:
-        payload: dict[str, Any] = {
-            "model": model,
-            "messages": list(self.messages),
-            "schema": self.schema,
-            "sampling": [self.sampling.temperature, self.sampling.top_p, self.sampling.max_tokens],
-        }
-        if seed is not None:
-            payload["seed"] = seed
-        blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return hashlib.sha256(blob.encode()).hexdigest()
+        sampling = (self.sampling.temperature, self.sampling.top_p, self.sampling.max_tokens)
+        return request_hash(model, self.messages, self.schema, sampling, seed)
+
+
+def request_hash(
+    model: str,
+    messages: Sequence[dict[str, str]],
+    schema: dict[str, Any] | None,
+    sampling: tuple[float, float, int],
+    seed: int | None,
+) -> str:
+    """`ChatRequest.cache_key` (``seed`` None: `ChatRequest.prompt_key`) from a request's parts, e.g. as a run's
+    transcript records them; ``sampling`` is (temperature, top_p, max_tokens)."""
+    payload: dict[str, Any] = {"model": model, "messages": list(messages), "schema": schema, "sampling": list(sampling)}
+    if seed is not None:
+        payload["seed"] = seed
+    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 @dataclass(frozen=True)

