@@ -24,6 +24,7 @@ import pytest
 
 ENGINE_FIXTURES = {"vllm_backend": "vllm-engine", "vllm_engines": "vllm-engine",
                    "vllm_server": "vllm-server", "vllm_servers": "vllm-server"}
+SLOW_FIXTURES = {*ENGINE_FIXTURES, "browser", "page", "dashboard"}  # a real engine, server, browser or dashboard
 
 
 def require_vllm() -> None:
@@ -112,10 +113,13 @@ def vllm_server(vllm_servers: SharedPool) -> str:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under pytest-xdist: group the users of each pool, and the other tests by module (see the docstring)."""
-    if not config.pluginmanager.hasplugin("xdist"):
-        return
+    """Mark ``slow`` every test that uses a real engine, server, browser or dashboard; under pytest-xdist, group
+    the users of each pool, and the other tests by module (see the docstring)."""
+    grouped = config.pluginmanager.hasplugin("xdist")
     for item in items:
         fixtures = getattr(item, "fixturenames", ())
-        group = next((ENGINE_FIXTURES[f] for f in ENGINE_FIXTURES if f in fixtures), item.nodeid.split("::")[0])
-        item.add_marker(pytest.mark.xdist_group(group))
+        if SLOW_FIXTURES.intersection(fixtures):
+            item.add_marker(pytest.mark.slow)
+        if grouped:
+            group = next((ENGINE_FIXTURES[f] for f in ENGINE_FIXTURES if f in fixtures), item.nodeid.split("::")[0])
+            item.add_marker(pytest.mark.xdist_group(group))
