@@ -52,12 +52,18 @@ def child(mode: str) -> None:
                       "completion_tokens": sum(r.completion_tokens for r in replies)}), flush=True)
 
 
-def measure(mode: str) -> dict[str, float]:
-    done = subprocess.run([sys.executable, __file__, "--child", mode], capture_output=True, text=True, cwd=ROOT,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=1800, check=False)
+def measure(mode: str, timeout_s: float) -> dict[str, float] | None:
+    """One child's numbers, or None (with the reason printed) if the mode failed or ran past ``timeout_s``."""
+    try:
+        done = subprocess.run([sys.executable, __file__, "--child", mode], capture_output=True, text=True, cwd=ROOT,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=timeout_s, check=False)
+    except subprocess.TimeoutExpired:
+        print(f"{mode}: no result within {timeout_s:.0f} s", flush=True)
+        return None
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode or not lines:
-        raise SystemExit(f"{mode} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+        print(f"{mode} failed ({done.returncode}):\n{done.stderr[-2000:]}", flush=True)
+        return None
     return json.loads(lines[-1])
 
 
@@ -93,6 +99,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--modes", default="eager,compiled", help="comma-separated engine modes to compare")
     parser.add_argument("--no-demo", action="store_true", help="skip timing the demo's first decision")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds one mode may take (start and batch)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -104,8 +111,10 @@ def main() -> None:
     print(f"machine: {machine()}; {vllm}; load average {os.getloadavg()[0]:.2f}", flush=True)
     rows = []
     for mode in args.modes.split(","):
-        runs = [measure(mode)] + ([measure(mode)] if mode == "compiled" else [])
+        runs = [measure(mode, args.timeout)] + ([measure(mode, args.timeout)] if mode == "compiled" else [])
         for i, row in enumerate(runs):
+            if row is None:
+                continue
             row["label"] = f"{row['mode']}" + ("" if len(runs) == 1 else (" (first start)", " (cache warm)")[i])
             rows.append(row)
             print(f"{row['label']:<34} start {row['start_s']:6.1f} s | 64-prompt batch "

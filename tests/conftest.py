@@ -11,7 +11,7 @@ fails them, so CI cannot pass by skipping the real engine.
 Parallel workers (``pytest -n 2 --dist loadgroup``, what ``make test`` runs): session fixtures exist once per
 worker, so every test that uses the engine pool runs on one worker, every test that uses the server pool on
 one worker (`xdist_group` marks added at collection), and the tests of any other module together (their
-module-scoped fixtures are built once).
+module-scoped fixtures are built once), unless a test names its own group.
 """
 
 from __future__ import annotations
@@ -120,6 +120,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         fixtures = getattr(item, "fixturenames", ())
         if SLOW_FIXTURES.intersection(fixtures):
             item.add_marker(pytest.mark.slow)
-        if grouped:
+        if grouped and not any(item.iter_markers("xdist_group")):  # a test's own group wins
             group = next((ENGINE_FIXTURES[f] for f in ENGINE_FIXTURES if f in fixtures), item.nodeid.split("::")[0])
             item.add_marker(pytest.mark.xdist_group(group))
