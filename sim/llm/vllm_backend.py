@@ -68,6 +68,7 @@ class VLLMBackend:
         started = time.perf_counter()
         self._llm = LLM(**self._engine_args)
         self.start_s += time.perf_counter() - started
+        self._dtype = str(self._llm.llm_engine.model_config.dtype).removeprefix("torch.")
         # vLLM's engine core and workers: stopped by close(), or by the watchdog if we are killed first.
         self._watchdog = Watchdog(sorted(set(descendants(os.getpid())) - before))
         self._tokenizer = self._llm.get_tokenizer()
@@ -156,9 +157,8 @@ class VLLMBackend:
         return len(self._tokenizer.encode(text, add_special_tokens=False))
 
     def engine_info(self) -> dict[str, object]:
-        """What the manifest records of the engine that ran: its mode, dtype and start time."""
-        return {"mode": self.settings.mode, "dtype": self.settings.dtype or "model default",
-                "start_s": round(self.start_s, 3)}
+        """What the manifest records of the engine that ran: its mode, the dtype it computes in, its start time."""
+        return {"mode": self.settings.mode, "dtype": self._dtype, "start_s": round(self.start_s, 3)}
 
     def prefix_cache_counters(self) -> tuple[float, float] | None:
         """(hit tokens, queried tokens) of this process's engines' prefix cache, from vLLM's metrics."""
