@@ -69,12 +69,14 @@ ENGINE_DEFAULTS: dict[str, Any] = {"max_num_batched_tokens": 32768, "kv_cache_gi
 
 @pytest.fixture(scope="session")
 def vllm_engines() -> Iterator[SharedPool]:
-    """In-process ``VLLMBackend``s by settings (`ENGINE_DEFAULTS`, then what the test gives)."""
+    """In-process ``VLLMBackend``s by settings (`ENGINE_DEFAULTS`, eager, then what the test gives): tests check
+    what an engine answers, not how fast it decodes."""
 
     def start(**settings: Any) -> Any:
+        from sim.llm.hardware import engine_settings
         from sim.llm.vllm_backend import VLLMBackend
 
-        return VLLMBackend("smollm2-135m", **{**ENGINE_DEFAULTS, **settings})
+        return VLLMBackend("smollm2-135m", **{"settings": engine_settings("eager"), **ENGINE_DEFAULTS, **settings})
 
     pool = SharedPool(start, lambda engine: engine.close())
     yield pool

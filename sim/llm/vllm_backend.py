@@ -27,8 +27,9 @@ class VLLMBackend:
     cut into chunks whose prompt tokens fit in ``max_num_batched_tokens``. An engine that dies anyway is
     restarted and the unanswered chunk retried, up to ``retries`` times.
 
-    ``settings`` say whether the engine is compiled or eager (default: `engine_settings` for a short-lived
-    engine); ``start_s`` is how long its start took (restarts included).
+    ``settings`` say whether the engine is compiled or eager (default: `engine_settings` for an engine of unknown
+    life, as long-lived; a run's client passes those for what it will ask); ``start_s`` is how long its start
+    took (restarts included).
     """
 
     supports_samples = True
@@ -45,7 +46,7 @@ class VLLMBackend:
     ) -> None:
         self.model = model
         self.retries = retries
-        self.settings = settings or engine_settings("auto", expected_decisions=0)
+        self.settings = settings or engine_settings("auto", expected_decisions=None)
         self.start_s = 0.0
         self._engine_args: dict[str, Any] = {
             "model": resolve_model(model),
