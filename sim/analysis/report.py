@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from sim.analysis.runs import sweep_dir
+from sim.cli import positive_int
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -76,8 +77,8 @@ def add_report_parser(commands: Any) -> None:
                                                             "(default: the sweep's first)")
     parser.add_argument("--group", action="append", metavar="NAME",
                         help="effect: only these population groups' actions (repeatable; default: every agent)")
-    parser.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="effect: bootstrap resamples")
-    parser.add_argument("--permutations", type=int, default=2000, metavar="N",
+    parser.add_argument("--bootstrap", type=positive_int, default=1000, metavar="N", help="effect: bootstrap resamples")
+    parser.add_argument("--permutations", type=positive_int, default=2000, metavar="N",
                         help="effect: permutations (all of them when there are fewer)")
     parser.set_defaults(func=cmd_report)
 

@@ -326,6 +326,10 @@ def make_client(
     (`sim.llm.hardware.engine_settings`)."""
     url = server_url or config.base_url
     backend_name = "openai" if url and config.backend != "replay" else config.backend
+    if backend_name == "vllm":
+        from sim.llm.models import check_model
+
+        check_model(config.model, "llm.model")  # before anything is written, not when the first batch starts vLLM
     if backend_name == "replay" and not (config.cache or config.cache_from):
         raise UserError("llm.backend replay answers from the cache, but llm.cache is null and llm.cache_from "
                         "empty: set llm.cache")

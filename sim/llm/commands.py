@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from sim.cli import port_argument, positive_int, positive_number
 from sim.llm.config import LLMConfig
 from sim.llm.hardware import ENGINE_MODES
 
@@ -27,10 +28,10 @@ def add_serve_parser(subparsers: Any) -> None:
     serve = subparsers.add_parser("serve", help="start vLLM's OpenAI-compatible server for runs and sweeps to share")
     serve.add_argument("--model", default=defaults.model, help="registry name, Hugging Face id or folder")
     serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: loopback only)")
-    serve.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
-    serve.add_argument("--max-num-batched-tokens", type=int, default=defaults.max_num_batched_tokens)
-    serve.add_argument("--max-model-len", type=int, default=defaults.max_model_len)
-    serve.add_argument("--kv-cache-gib", type=float, default=defaults.kv_cache_gib, help="CPU KV cache size")
+    serve.add_argument("--port", type=port_argument, default=8000, help="TCP port (default 8000)")
+    serve.add_argument("--max-num-batched-tokens", type=positive_int, default=defaults.max_num_batched_tokens)
+    serve.add_argument("--max-model-len", type=positive_int, default=defaults.max_model_len)
+    serve.add_argument("--kv-cache-gib", type=positive_number, default=defaults.kv_cache_gib, help="CPU KV cache size")
     serve.add_argument("--engine-mode", choices=ENGINE_MODES, default="auto",
                        help="compiled: slower start, faster decoding; auto (default): compiled where the CPU "
                        "has AVX-512 or on a GPU, else eager (docs/llm.md, 'Engine mode')")
@@ -56,10 +57,11 @@ def _models_prepare(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from sim.llm.hardware import engine_settings
+    from sim.llm.models import check_model
     from sim.llm.server import VLLMServer, serve_forever
 
+    check_model(args.model, "--model")
     settings = engine_settings(args.engine_mode, expected_decisions=None)
-
     server = VLLMServer(
         args.model,
         host=args.host,
