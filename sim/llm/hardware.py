@@ -30,7 +30,7 @@ CPU_BLOCK_SIZE = 32
 
 COMPILE_PAYS_OFF_DECISIONS = 6000
 """Decisions after which a compiled CPU engine has made up for its longer start (on a 2-core AVX-512 EPYC it
-started 88 s later and decoded 10 % faster: docs/performance.md, "Engine start")."""
+started 88 s later and decoded 10 % faster: docs/llm.md, "Engine mode")."""
 
 EngineMode = Literal["auto", "eager", "compiled"]
 ENGINE_MODES: tuple[str, ...] = ("auto", "eager", "compiled")
