@@ -67,7 +67,12 @@ def message_schema(max_chars: int) -> type[Message]:
 
 
 class SocietyModel(mesa.Model):
-    """A society of agents playing one environment under a list of institutions."""
+    """A society of agents playing one environment under a list of institutions.
+
+    ``progress``: whether long work within a step (a policy's training) may show a progress bar; the runner sets
+    it to its own setting."""
+
+    progress: bool = False
 
     def __init__(
         self, scenario: Scenario, seed: int | None = None, llm: LLMClient | None = None,

@@ -104,6 +104,7 @@ def simulate(
     seed = scenario.seed if seed is None else seed
     started = time.perf_counter()
     model = SocietyModel(scenario, seed=seed, llm=llm, amendments=amendments)
+    model.progress = progress
     llm_before = llm.llm_seconds if llm is not None else 0.0
     bar = tqdm(total=scenario.steps, desc=scenario.name, unit="step", disable=not progress, leave=False)
     with bar, _engine_lines(llm, (lambda line: bar.write(line, file=sys.stderr)) if progress else None):

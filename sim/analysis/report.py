@@ -2,7 +2,9 @@
 
 Tables: ``govsim`` (GovSim's Table 1 beside the published rows); ``effect`` (each case's effect on the action
 distribution against a baseline case: Jensen-Shannon or Wasserstein-1, bootstrap CI, permutation p-value);
-``bon`` (best-of-n: proxy and true utility against d = sqrt(KL_bon), the fit d(α − β d) and its peak).
+``bon`` (best-of-n: proxy and true utility against d = sqrt(KL_bon), the fit d(α − β d) and its peak);
+``collusion`` (the oligopoly's arms: profit gain Δ, prices, consumer surplus, colluding and punished shares over
+sessions, beside Calvano et al.'s and Institutional AI's published values).
 Printed as Markdown; the figure goes to ``<sweep>/plots/report_<table>.png`` (or ``--figure FILE``); ``--csv FILE``
 also writes the numbers.
 """
@@ -60,8 +62,15 @@ def _bon(args: argparse.Namespace) -> Report:
     return curve, format_bon(curve, fits), lambda: plot_bon(curve, fits)
 
 
+def _collusion(args: argparse.Namespace) -> Report:
+    from sim.analysis.collusion import collusion_table, format_collusion, legend, plot_collusion
+
+    table = collusion_table(args.sweep)
+    return table, format_collusion(table, legend(args.sweep)), lambda: plot_collusion(table)
+
+
 TABLES: dict[str, Callable[[argparse.Namespace], Report]] = {
-    "govsim": _govsim, "effect": _effect, "bon": _bon,
+    "govsim": _govsim, "effect": _effect, "bon": _bon, "collusion": _collusion,
 }
 
 
