@@ -31,6 +31,7 @@ from sim.model import SocietyModel
 from sim.numbers import format_number
 from sim.step import Event
 from sim.summary import summary_markdown
+from sim.training.adapters import adapter_lineage
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -146,6 +147,7 @@ def result_of(
         "versions": package_versions(),
         "timings": {"total_s": elapsed, "llm_s": llm_seconds, "simulation_s": elapsed - llm_seconds},
         "llm": llm.stats() if llm is not None else None,
+        "adapters": adapter_lineage(scenario),
         "summary": summary,
         "amendments": len(model.amendments.applied),
     }
@@ -185,8 +187,9 @@ def run(
         with _transcript(partial, scenario) as sink:
             if owns_client:
                 from sim.llm.client import make_client
+                from sim.training.adapters import scenario_adapters
 
-                llm = make_client(scenario.llm, server_url=server_url)
+                llm = make_client(scenario.llm, server_url=server_url, adapters=scenario_adapters(scenario))
             if llm is not None:
                 llm.transcript = sink
             try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -11,7 +11,7 @@ from sim.errors import UserError
 from sim.llm.cache import ReplyCache
 from sim.llm.config import LLMConfig
 from sim.llm.errors import LLMError
-from sim.llm.types import Backend, ChatReply, ChatRequest
+from sim.llm.types import AdapterRef, Backend, ChatReply, ChatRequest
 
 TranscriptSink = Callable[[dict[str, Any]], None]
 ProgressHook = Callable[[int, int, str], None]
@@ -203,10 +203,13 @@ class LLMClient:
 
 
 def transcript_record(request: ChatRequest, reply: ChatReply) -> dict[str, Any]:
-    """One JSONL line of the run's LLM transcript."""
+    """One JSONL line of the run's LLM transcript; ``adapter`` and ``adapter_digest`` are None for the base model."""
+    adapter = request.adapter
     return {
         **request.tag,
         "seed": request.seed,
+        "adapter": adapter.name if adapter else None,
+        "adapter_digest": adapter.digest if adapter else None,
         "messages": list(request.messages),
         "schema": request.schema,
         "reply": reply.text,
@@ -248,9 +251,12 @@ class LazyBackend:
 
 
 def make_client(
-    config: LLMConfig, server_url: str | list[str] | None = None, transcript: TranscriptSink | None = None
+    config: LLMConfig, server_url: str | list[str] | None = None, transcript: TranscriptSink | None = None,
+    adapters: Sequence[AdapterRef] = (),
 ) -> LLMClient:
-    """The client a scenario's ``llm:`` block asks for; ``server_url`` (``alignsim run --server``) wins over it."""
+    """The client a scenario's ``llm:`` block asks for; ``server_url`` (``alignsim run --server``) wins over it.
+    ``adapters`` (`sim.training.adapters.scenario_adapters`): what an in-process engine must serve besides the
+    model; a server must have been started with them (``alignsim serve --adapter NAME``)."""
     cache = ReplyCache(config.cache) if config.cache else None
     url = server_url or config.base_url
     backend_name = "openai" if url and config.backend != "replay" else config.backend
@@ -273,11 +279,11 @@ def make_client(
             retries=config.retries,
         )
     else:
-        backend = LazyBackend(config.model, lambda: _vllm_backend(config), supports_samples=True)
+        backend = LazyBackend(config.model, lambda: _vllm_backend(config, adapters), supports_samples=True)
     return LLMClient(backend, cache, transcript, backend_name, dedup=config.dedup)
 
 
-def _vllm_backend(config: LLMConfig) -> Backend:
+def _vllm_backend(config: LLMConfig, adapters: Sequence[AdapterRef]) -> Backend:
     from sim.llm.vllm_backend import VLLMBackend
 
     return VLLMBackend(
@@ -286,4 +292,5 @@ def _vllm_backend(config: LLMConfig) -> Backend:
         kv_cache_gib=config.kv_cache_gib,
         max_model_len=config.max_model_len,
         retries=min(config.retries, 1),
+        adapters=adapters,
     )

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sim.llm.types import Sampling
+from sim.training.adapters import NAME as ADAPTER_NAME
 
 
 class SamplingOverrides(BaseModel):
@@ -18,6 +19,20 @@ class SamplingOverrides(BaseModel):
     temperature: float | None = Field(None, ge=0, description="Sampling temperature; 0 is greedy decoding.")
     top_p: float | None = Field(None, gt=0, le=1, description="Nucleus sampling mass.")
     max_tokens: int | None = Field(None, gt=0, description="Most tokens per reply.")
+
+
+class GroupLLM(BaseModel):
+    """A population group's ``llm:`` block: what its LLM agents are answered by, where that differs from the
+    scenario's ``llm:`` block."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    adapter: str | None = Field(
+        None,
+        pattern=ADAPTER_NAME.pattern,
+        description="A LoRA adapter registered by `alignsim train` (`alignsim models list` lists them), trained on "
+        "llm.model: this group's agents are answered by the model with the adapter, the others by the model alone.",
+    )
 
 
 class LLMConfig(BaseModel):

