@@ -129,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     from sim.dashboard import add_dashboard_parser
 
     add_dashboard_parser(commands)
+    from sim.training.commands import add_train_parser
+
+    add_train_parser(commands)
     return parser
 
 
