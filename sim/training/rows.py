@@ -72,11 +72,11 @@ def training_rows(folder: Path, method: str) -> TrainingRows:
                         "export the dataset again")
     import pyarrow.parquet as pq
 
-    parquet_meta = pq.read_metadata(parquet)
-    rows = parquet_meta.num_rows
+    rows = pq.read_metadata(parquet).num_rows
     if rows == 0:
         raise UserError(f"{folder} has no rows: nothing to train on (export runs with LLM decisions)")
-    missing = [c for c in COLUMNS[method] if c not in parquet_meta.schema.names]
+    columns = pq.read_schema(parquet).names
+    missing = [c for c in COLUMNS[method] if c not in columns]
     if missing:
         raise UserError(f"{parquet} lacks column(s) {', '.join(missing)} that --method {method} needs")
     return TrainingRows(folder, method, fmt, meta.get("reward"), meta.get("base_model"), meta.get("adapter"), rows,

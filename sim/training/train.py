@@ -101,7 +101,12 @@ def train(
     with _claimed(out) as staging:
         checkpoint = _resume_point(staging, plan)
         started = time.perf_counter()
-        metrics = _fit(rows, base, settings, staging, checkpoint, progress)
+        try:
+            metrics = _fit(rows, base, settings, staging, checkpoint, progress)
+        except KeyboardInterrupt:
+            print(f"alignsim: the training of {out!r} stopped and registered nothing; the same command resumes "
+                  f"from its last checkpoint in {staging}", file=sys.stderr)
+            raise
         metrics["wall_s"] = round(time.perf_counter() - started, 1)
         folder = staging / "adapter"
         lineage = {
