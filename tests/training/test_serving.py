@@ -29,9 +29,11 @@ def ref(name: str, rank: int = 16) -> AdapterRef:
 
 def test_lora_is_enabled_only_for_adapters_with_room_for_all_of_them() -> None:
     assert lora_engine_args([]) == {}
-    assert lora_engine_args([ref("a", 8), ref("b", 16), ref("b", 16)]) == {
+    assert lora_engine_args([ref("a", 8), ref("b", 16), ref("b", 16)], on_cpu_build=False) == {
         "enable_lora": True, "max_lora_rank": 16, "max_loras": 2, "max_cpu_loras": 2}
     assert lora_engine_args([ref("a", 20)])["max_lora_rank"] == 32
+    # the CPU build's kernels read "no adapter" as the last slot: one more slot, left empty
+    assert lora_engine_args([ref("a")], on_cpu_build=True)["max_loras"] == 2
 
 
 def test_the_server_serves_each_adapter_under_its_name() -> None:
@@ -77,3 +79,15 @@ def test_models_list_shows_adapters_with_their_lineage(capsys: pytest.CaptureFix
     assert main(["models", "list"]) == 0
     line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("fisher-v1"))
     assert "adapter of smollm2-135m by sft on 4 rows" in line and load_adapter("fisher-v1").digest[:19] in line
+
+
+def test_an_adapter_gone_from_disk_is_an_error_not_a_dead_engine(tmp_path) -> None:
+    from sim.llm.vllm_backend import VLLMBackend
+
+    engine = object.__new__(VLLMBackend)  # its engine never starts: the check comes before vLLM sees the request
+    engine.model, engine._engine_args, engine._lora_ids = "smollm2-135m", {"enable_lora": True}, {}
+    with pytest.raises(LLMError, match=r"adapter 'fisher-v1' is gone from /adapters/fisher-v1"):
+        engine._lora_request(ref("fisher-v1"))
+    engine._engine_args = {}
+    with pytest.raises(LLMError, match="started without LoRA"):
+        engine._lora_request(ref("fisher-v1"))
