@@ -29,9 +29,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from sim.errors import UserError
+from sim.scenario_files import StrictModel
 from sim.step import Event
 
 if TYPE_CHECKING:
@@ -42,10 +43,8 @@ if TYPE_CHECKING:
 AMENDMENTS_FILE = "amendments.yaml"
 
 
-class Amendment(BaseModel):
+class Amendment(StrictModel):
     """One change of the rules: ``set`` parameters of a component, ``add`` an institution, or ``remove`` one."""
-
-    model_config = ConfigDict(extra="forbid")
 
     step: int = Field(ge=1, description="The first step that runs under the amended rules.")
     who: str | int = Field("user", description="Who amended: 'user', an agent's id, an institution's kind.")
@@ -84,10 +83,8 @@ class Amendment(BaseModel):
         return "; ".join(f"{self.target}.{k} {_short(self.old.get(k))} -> {_short(v)}" for k, v in self.set.items())
 
 
-class AmendmentsFile(BaseModel):
+class AmendmentsFile(StrictModel):
     """``amendments.yaml``: the amendments of one run, in the order they were made."""
-
-    model_config = ConfigDict(extra="forbid")
 
     scenario: str = Field("", description="The scenario's name, for the reader; not checked.")
     seed: int | None = Field(None, description="The run's seed, for the reader; `--seed` sets the replay's.")
@@ -100,6 +97,7 @@ class Amendments:
     def __init__(self, model: SocietyModel, scheduled: Iterable[Amendment] = ()) -> None:
         self.model = model
         self.scheduled = sorted(scheduled, key=lambda a: a.step)  # stable: same-step amendments keep file order
+        check_schedule(self.scheduled, model.spec.steps)
         self.applied: list[Amendment] = []
 
     def apply_due(self, step: int) -> None:
@@ -177,6 +175,15 @@ class Amendments:
             raise UserError(f"amendment: {len(matches)} institutions of kind '{target}' are in force; name one as "
                             + " or ".join(f"institutions.{i}" for i in matches))
         return matches[0]
+
+
+def check_schedule(amendments: Iterable[Amendment], steps: int, source: str = "amendments") -> None:
+    """Refuse amendments scheduled past a run's last step: the run would end without ever applying them, silently.
+    ``source`` names where they come from (the amendments file)."""
+    late = [f"amendment {i} at step {a.step} ({a.describe()})" for i, a in enumerate(amendments, 1) if a.step > steps]
+    if late:
+        raise UserError(f"{source}: {'; '.join(late)}: past the run's last step, {steps} (its steps run from 1 to "
+                        f"{steps}): set a step of at most {steps}, or run more steps (--set steps=N)")
 
 
 def current_data(model: SocietyModel) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import os
 import signal
 import sys
@@ -21,28 +22,37 @@ if TYPE_CHECKING:
     from sim.llm.errors import LLMError
 
 
-def seed_argument(text: str) -> int:
-    """``--seed``: what a scenario's ``seed:`` accepts, refused by argparse (a message and exit 2) otherwise."""
-    from sim.scenario_files import MAX_SEED
+def checked_number(convert: Callable[[str], float], accept: Callable[[float], bool],
+                   expected: str) -> Callable[[str], float]:
+    """An argparse ``type``: ``convert(text)`` where ``accept`` holds of it, else argparse's message
+    "EXPECTED, got 'TEXT'" and exit 2 (never a traceback from deep inside what would have used the value)."""
 
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 0 <= value <= MAX_SEED:
-        raise argparse.ArgumentTypeError(f"a seed is an integer from 0 to 2**63-1, got '{text}'")
-    return value
+    def parse(text: str) -> float:
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or not accept(value):
+            raise argparse.ArgumentTypeError(f"{expected}, got '{text}'")
+        return value
+
+    return parse
 
 
-def positive_int(text: str) -> int:
-    """A count given on the command line (workers, samples, replications): an integer of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer of at least 1, got '{text}'")
-    return value
+def _fits_a_seed(value: float) -> bool:
+    from sim.scenario_files import MAX_SEED  # here, not at the top: `alignsim --help` starts without pydantic
+
+    return 0 <= value <= MAX_SEED
+
+
+seed_argument = checked_number(int, _fits_a_seed, "a seed is an integer from 0 to 2**63-1")
+"""``--seed``: what a scenario's ``seed:`` accepts (``--seed -4`` was a numpy traceback from Mesa)."""
+positive_int = checked_number(int, lambda v: v >= 1, "expected an integer of at least 1")
+"""A count given on the command line (workers, samples, replications, token budgets)."""
+port_argument = checked_number(int, lambda v: 1 <= v <= 65535, "a port is an integer from 1 to 65535")
+"""``--port`` (99999 printed a URL and hung; 0 would serve on a port nobody is told)."""
+positive_number = checked_number(float, lambda v: 0 < v < float("inf"), "expected a number above 0")
+"""A size given on the command line (GiB): finite, above 0."""
 
 
 def _add_scenario_args(parser: argparse.ArgumentParser) -> None:
@@ -54,12 +64,13 @@ def _add_scenario_args(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from sim.amendments import load_amendments
+    from sim.amendments import check_schedule, load_amendments
     from sim.runner import run
     from sim.scenario import load_scenario
 
     scenario = load_scenario(args.scenario, args.overrides)
     amendments = load_amendments(args.amendments) if args.amendments else ()
+    check_schedule(amendments, scenario.steps, args.amendments)
     result = run(
         scenario, seed=args.seed, out=args.out, server_url=args.server,
         progress=not args.quiet, overwrite=args.overwrite, amendments=amendments,
@@ -69,6 +80,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"run directory: {result.path}")
     for key, value in result.summary.items():
         print(f"  {key:28s} {format_number(value)}")
+    if len(result.amendments) < len(amendments):
+        print(f"alignsim: warning: {len(amendments) - len(result.amendments)} of the {len(amendments)} amendments "
+              f"were not applied: the run ended at step {len(result.model)}, before their steps", file=sys.stderr)
     return 0
 
 
@@ -76,6 +90,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from sim.scenario import load_scenario
 
     scenario = load_scenario(args.scenario, args.overrides)
+    if scenario.uses_llm() and scenario.llm.backend == "vllm":  # what `run` would start (without --server)
+        from sim.llm.models import check_model
+
+        check_model(scenario.llm.model, f"{args.scenario}: llm.model")
     groups = ", ".join(f"{g.count} {g.name} ({g.policy.kind})" for g in scenario.population)
     institutions = ", ".join(i.kind for i in scenario.institutions) or "none"
     print(f"{args.scenario}: valid. '{scenario.name}': {scenario.steps} steps, {groups}; "
@@ -126,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     from sim.analysis.report import add_report_parser
 
     add_report_parser(commands)
+    from sim.training.export import add_export_parser
+
+    add_export_parser(commands)
     from sim.dashboard import add_dashboard_parser
 
     add_dashboard_parser(commands)
@@ -147,6 +168,15 @@ def _llm_failure(exc: LLMError) -> int:
         print("alignsim: llm.cache is off, so no replies were kept: running the same command again starts over",
               file=sys.stderr)
     return EXIT_LLM
+
+
+def _stdout_closed() -> int:
+    """The reader of stdout went away (``alignsim run ... | head -1``): what was written stays written; stop quietly
+    with the status of a shell's SIGPIPE, and point stdout at /dev/null so that Python's exit does not complain."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return 128 + signal.SIGPIPE
 
 
 class Terminated(KeyboardInterrupt):
@@ -225,6 +255,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("alignsim: nothing half-written was left; free space or choose another output folder, then run "
               "the same command again to continue from the cache", file=sys.stderr)
         return EXIT_OUTPUT
+    except BrokenPipeError:
+        return _stdout_closed()
+    except OSError as exc:
+        if exc.errno != errno.ENAMETOOLONG:
+            raise
+        print(f"alignsim: error: a file or folder name is longer than the file system allows: {exc.filename}",
+              file=sys.stderr)
+        return 2
     except Exception as exc:
         from sim.llm.errors import LLMError
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
 
+from sim.scenario_files import StrictModel
 from sim.step import Observation
 
 if TYPE_CHECKING:
@@ -17,10 +17,8 @@ if TYPE_CHECKING:
     from sim.scenario import Scenario
 
 
-class Params(BaseModel):
-    """Base of every component's parameters: unknown keys are errors, not silently ignored."""
-
-    model_config = ConfigDict(extra="forbid")
+class Params(StrictModel):
+    """Base of every component's parameters: unknown keys are errors, not silently ignored; floats are finite."""
 
 
 @dataclass(frozen=True)

@@ -207,7 +207,7 @@ def describe_text(kind: str) -> str:
             rows = parameters(model)
             title = "parameters" if model is cls.Params else f"each {model.__name__}"
             out.append(f"  {title}:" if rows else f"  {title}: none")
-            widths = [max(len(getattr(r, f)) for r in rows) for f in ("name", "type", "default")]
+            widths = [max((len(getattr(r, f)) for r in rows), default=0) for f in ("name", "type", "default")]
             for r in rows:
                 cells = (r.name, r.type, r.default)
                 out.append("    " + "  ".join(f"{c:<{w}}" for c, w in zip(cells, widths, strict=True))

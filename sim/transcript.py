@@ -26,8 +26,15 @@ def read_transcript(run_dir: str | Path) -> list[dict[str, Any]]:
             f"no {TRANSCRIPT} in {run_dir}: not a run directory, or a run without LLM agents or with "
             "output.transcript off"
         )
-    with path.open(encoding="utf-8") as lines:
-        return [json.loads(line) for line in lines if line.strip()]
+    records = []
+    with path.open(encoding="utf-8", errors="replace") as lines:
+        for number, line in enumerate(lines, 1):
+            if line.strip():
+                try:
+                    records.append(json.loads(line))
+                except ValueError as exc:
+                    raise UserError(f"{path}, line {number}: damaged, not a JSON record ({exc})") from None
+    return records
 
 
 def select(

@@ -2,7 +2,9 @@
 
 Tables: ``govsim`` (GovSim's Table 1 beside the published rows); ``effect`` (each case's effect on the action
 distribution against a baseline case: Jensen-Shannon or Wasserstein-1, bootstrap CI, permutation p-value);
-``bon`` (best-of-n: proxy and true utility against d = sqrt(KL_bon), the fit d(α − β d) and its peak).
+``bon`` (best-of-n: proxy and true utility against d = sqrt(KL_bon), the fit d(α − β d) and its peak);
+``collusion`` (the oligopoly's arms: profit gain Δ, prices, consumer surplus, colluding and punished shares over
+sessions, beside Calvano et al.'s and Institutional AI's published values).
 Printed as Markdown; the figure goes to ``<sweep>/plots/report_<table>.png`` (or ``--figure FILE``); ``--csv FILE``
 also writes the numbers.
 """
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from sim.analysis.runs import sweep_dir
+from sim.cli import positive_int
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -59,8 +62,15 @@ def _bon(args: argparse.Namespace) -> Report:
     return curve, format_bon(curve, fits), lambda: plot_bon(curve, fits)
 
 
+def _collusion(args: argparse.Namespace) -> Report:
+    from sim.analysis.collusion import collusion_table, format_collusion, legend, plot_collusion
+
+    table = collusion_table(args.sweep)
+    return table, format_collusion(table, legend(args.sweep)), lambda: plot_collusion(table)
+
+
 TABLES: dict[str, Callable[[argparse.Namespace], Report]] = {
-    "govsim": _govsim, "effect": _effect, "bon": _bon,
+    "govsim": _govsim, "effect": _effect, "bon": _bon, "collusion": _collusion,
 }
 
 
@@ -76,8 +86,8 @@ def add_report_parser(commands: Any) -> None:
                                                             "(default: the sweep's first)")
     parser.add_argument("--group", action="append", metavar="NAME",
                         help="effect: only these population groups' actions (repeatable; default: every agent)")
-    parser.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="effect: bootstrap resamples")
-    parser.add_argument("--permutations", type=int, default=2000, metavar="N",
+    parser.add_argument("--bootstrap", type=positive_int, default=1000, metavar="N", help="effect: bootstrap resamples")
+    parser.add_argument("--permutations", type=positive_int, default=2000, metavar="N",
                         help="effect: permutations (all of them when there are fewer)")
     parser.set_defaults(func=cmd_report)
 

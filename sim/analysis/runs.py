@@ -1,4 +1,5 @@
-"""Reading a sweep's runs back: its results table, each run's scenario, and each run's agent table."""
+"""Reading runs and sweeps back: a sweep's results table, each run's manifest and tables, each file that a run or a
+sweep wrote refused with its name when it is missing or damaged (never a traceback from json or pyarrow)."""
 
 from __future__ import annotations
 
@@ -27,20 +28,40 @@ def ok_runs(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     return ok, meta
 
 
+def read_json(path: Path, folder: str = "run directory") -> dict[str, Any]:
+    """A JSON object that a run or sweep wrote (manifest.json, an error record); a `UserError` naming the file
+    when it is missing or damaged. ``folder`` says what it belongs to, for the message."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path}: missing; the {folder} is incomplete") from None
+    except (OSError, ValueError) as exc:  # unreadable, not UTF-8, not JSON
+        raise UserError(f"{path}: damaged ({exc}); the {folder} cannot be read") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: damaged (not a JSON object); the {folder} cannot be read")
+    return data
+
+
+def read_table(path: Path, folder: str = "run directory") -> pd.DataFrame:
+    """A Parquet table that a run wrote; a `UserError` naming the file when it is missing or damaged."""
+    import pyarrow as pa
+
+    try:
+        return pd.read_parquet(path)
+    except FileNotFoundError:
+        raise UserError(f"{path}: missing; the {folder} is incomplete") from None
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise UserError(f"{path}: not a readable Parquet file ({exc}); the {folder} cannot be read") from None
+
+
 def run_manifest(path: str | Path, row: pd.Series) -> dict[str, Any]:
     """The manifest of the run of one results row (scenario, seed, summary)."""
-    manifest = sweep_dir(path) / row["run_dir"] / "manifest.json"
-    if not manifest.is_file():
-        raise UserError(f"{manifest}: missing; the sweep directory is incomplete")
-    return json.loads(manifest.read_text(encoding="utf-8"))
+    return read_json(sweep_dir(path) / row["run_dir"] / "manifest.json", "sweep directory")
 
 
 def agent_table(path: str | Path, row: pd.Series) -> pd.DataFrame:
     """The agents table of the run of one results row."""
-    table = sweep_dir(path) / row["run_dir"] / "agents.parquet"
-    if not table.is_file():
-        raise UserError(f"{table}: missing; the sweep directory is incomplete")
-    return pd.read_parquet(table)
+    return read_table(sweep_dir(path) / row["run_dir"] / "agents.parquet", "sweep directory")
 
 
 def deciders(scenario: dict[str, Any]) -> str:

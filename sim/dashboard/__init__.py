@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from sim.cli import port_argument, seed_argument
+
 
 def add_dashboard_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
@@ -12,8 +14,9 @@ def add_dashboard_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("target", help="a scenario YAML file, or a run directory (runs/<name>/<run>) to browse")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
                         help="override a scenario field, e.g. --set environment.regrowth=1.5 (repeatable)")
-    parser.add_argument("--seed", type=int, help="run seed (default: the scenario's); the page can reset with another")
-    parser.add_argument("--port", type=int, default=8765, help="port to serve on (default 8765)")
+    parser.add_argument("--seed", type=seed_argument,
+                        help="run seed (default: the scenario's); the page can reset with another")
+    parser.add_argument("--port", type=port_argument, default=8765, help="port to serve on (default 8765)")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to serve on (default 127.0.0.1: this machine only); anyone who reaches it "
                              "controls the run")

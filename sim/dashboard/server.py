@@ -27,17 +27,19 @@ def serve(session: Session, host: str = "127.0.0.1", port: int = 8765) -> None:
     os.environ.setdefault("SOLARA_TELEMETRY_MIXPANEL_ENABLE", "False")  # no calls home (and no network here)
     os.environ.setdefault("SOLARA_MODE", "production")
     from sim.dashboard import app, assets
+    from sim.llm.server import listening_socket
 
-    fetched = assets.prepare()
-    if fetched:
-        print(f"alignsim dashboard: fetched the page's scripts once: {', '.join(fetched)}", file=sys.stderr)
-    app.SESSION = session
-    import uvicorn
+    with listening_socket(host, port) as sock:  # taken or not ours: a message before the URL is printed
+        fetched = assets.prepare()
+        if fetched:
+            print(f"alignsim dashboard: fetched the page's scripts once: {', '.join(fetched)}", file=sys.stderr)
+        app.SESSION = session
+        import uvicorn
 
-    if not is_loopback(host):
-        print(f"alignsim dashboard: serving on {host}: anyone who can reach it can control this run",
-              file=sys.stderr)
-    config = uvicorn.Config("solara.server.starlette:app", host=host, port=port, log_level="warning")
-    print(f"alignsim dashboard: http://{'localhost' if is_loopback(host) else host}:{port}/ (Ctrl-C stops it)",
-          flush=True)
-    uvicorn.Server(config).run()
+        if not is_loopback(host):
+            print(f"alignsim dashboard: serving on {host}: anyone who can reach it can control this run",
+                  file=sys.stderr)
+        config = uvicorn.Config("solara.server.starlette:app", host=host, port=port, log_level="warning")
+        print(f"alignsim dashboard: http://{'localhost' if is_loopback(host) else host}:{port}/ (Ctrl-C stops it)",
+              flush=True)
+        uvicorn.Server(config).run(sockets=[sock])

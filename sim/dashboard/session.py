@@ -21,7 +21,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import yaml
 from pydantic import ValidationError
 
@@ -295,11 +294,13 @@ class RunSession(Session):
         if not manifest_path.is_file():
             raise UserError(f"{folder}: not a run directory (no manifest.json); open a scenario file or "
                             "runs/<name>/<run>")
+        from sim.analysis.runs import read_json, read_table
+
         self.folder = folder
-        self.manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        self.model_table = pd.read_parquet(folder / "model.parquet")
-        self.agents = pd.read_parquet(folder / "agents.parquet")
-        self.events = pd.read_parquet(folder / "events.parquet")
+        self.manifest = read_json(manifest_path)
+        self.model_table = read_table(folder / "model.parquet")
+        self.agents = read_table(folder / "agents.parquet")
+        self.events = read_table(folder / "events.parquet")
         path = folder / AMENDMENTS_FILE
         self.amendments = load_amendments(path) if path.is_file() else []
         self.records = _read_records(folder)

@@ -32,6 +32,8 @@ class Institution(Component):
     """Institution kinds that must be listed before it (it reads them)."""
     after: ClassVar[tuple[str, ...]] = ()
     """Institution kinds that, when listed, must come before it (it reads them if they are there)."""
+    defines_violations: ClassVar[bool] = False
+    """Whether it says which acts break a rule (norms, a competition authority): what fines are charged for."""
 
     def action_fields(self) -> dict[str, tuple[Any, Any]]:
         """Extra act-phase fields, as ``name -> (type, pydantic Field)`` for `pydantic.create_model`."""

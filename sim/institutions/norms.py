@@ -65,6 +65,7 @@ class Norms(Institution):
     """Checks every act against every rule and keeps count of compliance."""
 
     Params = NormsParams
+    defines_violations = True
     importance: Mapping[str, bool] = {}  # rule name -> important, kept for rules amended away
 
     @classmethod

@@ -16,14 +16,18 @@ in the laboratory. A sanction is *false* when its target broke no rule (with ``n
 gave at least as much as its punisher (Herrmann et al.'s antisocial punishment).
 
 Central fines: each rule broken in a detected violation costs the violator ``fine``, shared equally by the
-other agents, so fines move payoffs without creating or destroying any. Punishment destroys both the cost and
-the loss; both are booked through `Outcome.adjust` and add up in the ledger.
+other agents (``fine_to: others``), so fines move payoffs without creating or destroying any; or paid to a
+treasury outside the society (``fine_to: treasury``: the oligopoly's competition authority), which the violator's
+specified reward loses and its true utility does not, a transfer to the public purse being no loss to society.
+What is on the record comes from the last perceiving stage listed before (monitoring, classification, a
+competition authority, a leniency programme); without one, every violation the norms find. Punishment destroys
+both the cost and the loss; both are booked through `Outcome.adjust` and add up in the ledger.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -33,10 +37,8 @@ from sim.collector import Column
 from sim.component import Params, Problem
 from sim.incentives import Penalty
 from sim.institutions.base import INSTITUTIONS, Institution
-from sim.institutions.classification import Classification
-from sim.institutions.monitoring import Monitoring
 from sim.institutions.norms import Norms
-from sim.institutions.social import earlier, grouped, peer_finder
+from sim.institutions.social import Perception, earlier, grouped, latest, peer_finder
 from sim.schemas import schema_builder
 from sim.step import Event, Observation, StepContext
 
@@ -57,7 +59,12 @@ class SanctionsParams(Params):
     max_points: int = Field(10, ge=1, description="Most points one agent may give one target per step.")
     cost_per_point: float = Field(1.0, ge=0, description="linear schedule: what one point costs the punisher.")
     loss_per_point: float = Field(3.0, ge=0, description="linear schedule: what one point costs the target.")
-    fine: float = Field(0.0, ge=0, description="Central fine per rule broken in a detected violation (needs norms).")
+    fine: float = Field(0.0, ge=0, description="Central fine per rule broken in a detected violation (needs norms, "
+                                              "or antitrust).")
+    fine_to: Literal["others", "treasury"] = Field(
+        "others", description="Who receives a fine: the other agents, in equal shares, or a treasury outside the "
+                              "society (the fined agent's true utility then keeps it).",
+    )
 
     @model_validator(mode="after")
     def _schedule_covers_points(self) -> SanctionsParams:
@@ -111,19 +118,26 @@ def punishment_json_schema(max_points: int, targets: list[int]) -> dict[str, Any
     return {"description": PUNISHMENT_DOC, "properties": fields, "title": "Punishment", "type": "object"}
 
 
+@runtime_checkable
+class RecordOdds(Protocol):
+    """A perception that can say, for the oligopoly's price profiles, how likely each firm is to be on the record."""
+
+    def record_odds(self, prices: np.ndarray) -> np.ndarray: ...
+
+
 @INSTITUTIONS.register("sanctions")
 class Sanctions(Institution):
     """A punishment stage after every step, and fines for what monitoring detects."""
 
     Params = SanctionsParams
     phase = "sanction"
-    after = ("norms", "monitoring", "classification")
+    after = ("norms", "monitoring", "classification", "antitrust", "leniency")
 
     @classmethod
     def check(cls, params: SanctionsParams, scenario: Scenario) -> Iterator[Problem]:
-        if params.fine and not any(spec.kind == "norms" for spec in scenario.institutions):
+        if params.fine and not any(INSTITUTIONS.get(spec.kind).defines_violations for spec in scenario.institutions):
             yield Problem(("fine",), "a fine is charged per broken rule: list a 'norms' institution before "
-                                     "'sanctions', or set fine: 0")
+                                     "'sanctions' (or 'antitrust', in the oligopoly), or set fine: 0")
 
     def setup(self) -> None:
         self.open = False
@@ -138,10 +152,9 @@ class Sanctions(Institution):
         self.loss_of_recorded = 0.0
 
     def configure(self) -> None:
-        """The stages this one reads: the norms, and what monitoring (or classification) saw."""
+        """The stages this one reads: the norms, and the last stage that perceives (monitoring, classification, ...)."""
         self.norms = earlier(self, Norms)
-        self.perception: Monitoring | Classification | None = earlier(self, Classification) or earlier(
-            self, Monitoring)
+        self.perception: Perception | None = latest(self, Perception)
 
     # -- the schedule ----------------------------------------------------------------------------
     def cost(self, points: int) -> float:
@@ -181,7 +194,8 @@ class Sanctions(Institution):
             lines.append(f"After each period you see what the others did and may give each of them 0 to "
                          f"{self.params.max_points} punishment points. {price}")
         if self.params.fine:
-            lines.append(f"Each detected violation of a rule is fined {self.params.fine:g}, shared among the others.")
+            to = "shared among the others" if self.params.fine_to == "others" else "paid to the authority"
+            lines.append(f"Each detected violation of a rule is fined {self.params.fine:g}, {to}.")
         return " ".join(lines)
 
     def targeting(self) -> Callable[[int], dict[int, list[str] | None]]:
@@ -231,6 +245,13 @@ class Sanctions(Institution):
         labels = self.perception.expected_labels(broken) if self.perception is not None else float(len(broken))
         punishment = self.loss_of_recorded / self.recorded_labels if self.recorded_labels else 0.0
         return Penalty(payoff=(self.params.fine + punishment) * labels)
+
+    def expected_fines(self, prices: np.ndarray) -> np.ndarray:
+        """What each firm of the oligopoly expects to be fined, per period, at each price profile (last axis: the
+        firms): the fine times the odds of being on the record, where the perception can say (`RecordOdds`)."""
+        if not isinstance(self.perception, RecordOdds):
+            return np.zeros(np.shape(prices))
+        return self.params.fine * self.perception.record_odds(prices)
 
     def detected(self) -> dict[int, list[str]]:
         """This step's violations on the official record: what monitoring (and classification) made known,
@@ -322,6 +343,13 @@ class Sanctions(Institution):
 
     def _fine(self, ctx: StepContext, detected: dict[int, list[str]]) -> None:
         if not detected:
+            return
+        if self.params.fine_to == "treasury":
+            for violator, rules in detected.items():
+                fine = self.params.fine * len(rules)
+                ctx.outcome.adjust(violator, "fine", -fine, 0.0)
+                self.step["fines"] += fine
+                ctx.emit("fine", violator, None, fine, ",".join(rules))
             return
         outcome = ctx.outcome
         everyone = [a.unique_id for a in self.model.active_agents()]

@@ -8,7 +8,7 @@ remembered. Each stage reads the stage before it, so the scenario must list them
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
 if TYPE_CHECKING:
     from sim.institutions.base import Institution
@@ -22,6 +22,25 @@ def earlier(me: Institution, kind: type[T]) -> T | None:
     declared on the classes (``needs``, ``after``) and checked with the scenario (`sim.scenario_checks`)."""
     listed = me.model.institutions
     return next((i for i in listed[: listed.index(me)] if isinstance(i, kind)), None)
+
+
+@runtime_checkable
+class Perception(Protocol):
+    """A stage that makes acts known (monitoring, classification, a competition authority, a leniency programme):
+    what each observer saw of whom, the official record fines are levied on, and how many rules the record is
+    expected to list against an act that breaks ``broken``. The stages after it read the last one listed."""
+
+    def witnessed(self, observer: int) -> dict[int, list[str]]: ...
+
+    def official(self) -> dict[int, list[str]]: ...
+
+    def expected_labels(self, broken: list[str]) -> float: ...
+
+
+def latest(me: Institution, kind: type[T]) -> T | None:
+    """The last institution listed before ``me`` that is a ``kind`` (a class or a runtime-checkable protocol)."""
+    listed = me.model.institutions
+    return next((i for i in reversed(listed[: listed.index(me)]) if isinstance(i, kind)), None)
 
 
 def peers(model: SocietyModel, agent_id: int) -> list[int]:

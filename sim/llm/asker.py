@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
@@ -154,14 +155,20 @@ class Asker:
         Each sample is validated, re-asked and falls back on its own, and counts as one question in ``stats``.
         Requests that differ only in their seed reach vLLM as one request with ``n`` samples (`LLMClient`).
         """
-        if k < 1:
-            raise ValueError(f"k must be at least 1, not {k}")
-        if k > SEED_SPAN:
-            raise ValueError(f"at most {SEED_SPAN} samples per question, not {k}")
+        return self.sample_each(questions, [k] * len(questions))
+
+    def sample_each(self, questions: Sequence[Question], counts: Sequence[int]) -> list[list[Answer]]:
+        """`sample` with a number of samples of its own for each question (``counts[i]`` of question i), all in
+        one batch: a phase whose groups draw different numbers of candidates still sends one."""
+        if any(k < 1 for k in counts):
+            raise ValueError(f"k must be at least 1, not {min(counts)}")
+        if any(k > SEED_SPAN for k in counts):
+            raise ValueError(f"at most {SEED_SPAN} samples per question, not {max(counts)}")
         prepared = [self._prepare(q) for q in questions]
-        items = [(p, i) for p in prepared for i in range(k)]
+        items = [(p, i) for p, k in zip(prepared, counts, strict=True) for i in range(k)]
         answers = self._answer(items)
-        return [answers[n * k : (n + 1) * k] for n in range(len(questions))]
+        ends = list(accumulate(counts))
+        return [answers[end - k:end] for k, end in zip(counts, ends, strict=True)]
 
     def _answer(self, items: list[tuple[_Pending, int]]) -> list[Answer]:
         """One batch of (prepared question, sample index), then one batch of re-asks, then fallbacks."""

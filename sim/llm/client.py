@@ -257,9 +257,13 @@ def make_client(
     """The client a scenario's ``llm:`` block asks for; ``server_url`` (``alignsim run --server``) wins over it.
     ``adapters`` (`sim.training.adapters.scenario_adapters`): what an in-process engine must serve besides the
     model; a server must have been started with them (``alignsim serve --adapter NAME``)."""
-    cache = ReplyCache(config.cache) if config.cache else None
     url = server_url or config.base_url
     backend_name = "openai" if url and config.backend != "replay" else config.backend
+    if backend_name == "vllm":
+        from sim.llm.models import check_model
+
+        check_model(config.model, "llm.model")  # before anything is written, not when the first batch starts vLLM
+    cache = ReplyCache(config.cache) if config.cache else None
     if backend_name == "replay":
         if cache is None:
             raise UserError("llm.backend replay answers from the cache, but llm.cache is null: set llm.cache")

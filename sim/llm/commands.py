@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from sim.cli import port_argument, positive_int, positive_number
 from sim.llm.config import LLMConfig
 
 
@@ -26,10 +27,10 @@ def add_serve_parser(subparsers: Any) -> None:
     serve = subparsers.add_parser("serve", help="start vLLM's OpenAI-compatible server for runs and sweeps to share")
     serve.add_argument("--model", default=defaults.model, help="registry name, Hugging Face id or folder")
     serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: loopback only)")
-    serve.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
-    serve.add_argument("--max-num-batched-tokens", type=int, default=defaults.max_num_batched_tokens)
-    serve.add_argument("--max-model-len", type=int, default=defaults.max_model_len)
-    serve.add_argument("--kv-cache-gib", type=float, default=defaults.kv_cache_gib, help="CPU KV cache size")
+    serve.add_argument("--port", type=port_argument, default=8000, help="TCP port (default 8000)")
+    serve.add_argument("--max-num-batched-tokens", type=positive_int, default=defaults.max_num_batched_tokens)
+    serve.add_argument("--max-model-len", type=positive_int, default=defaults.max_model_len)
+    serve.add_argument("--kv-cache-gib", type=positive_number, default=defaults.kv_cache_gib, help="CPU KV cache size")
     serve.add_argument("--log", default=None, help="server log file (default: a file in the temp folder)")
     serve.add_argument("--adapter", dest="adapters", action="append", default=[], metavar="NAME",
                        help="also serve this registered LoRA adapter, under its name (repeatable; requests choose "
@@ -58,9 +59,11 @@ def _models_prepare(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from sim.llm.models import check_model
     from sim.llm.server import VLLMServer, serve_forever
     from sim.training.adapters import resolve_adapter
 
+    check_model(args.model, "--model")
     adapters = [resolve_adapter(name, args.model).ref() for name in dict.fromkeys(args.adapters)]
     server = VLLMServer(
         args.model,

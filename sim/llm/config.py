@@ -4,28 +4,29 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from sim.llm.types import Sampling
+from sim.scenario_files import StrictModel
 from sim.training.adapters import NAME as ADAPTER_NAME
 
 
-class SamplingOverrides(BaseModel):
+class SamplingOverrides(StrictModel):
     """Sampling settings that replace the ``llm:`` block's for some questions (a group's ``sampling:``, a memory
     summary's longer reply); unset fields keep the defaults. `LLMConfig.sampling` merges them."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     temperature: float | None = Field(None, ge=0, description="Sampling temperature; 0 is greedy decoding.")
     top_p: float | None = Field(None, gt=0, le=1, description="Nucleus sampling mass.")
     max_tokens: int | None = Field(None, gt=0, description="Most tokens per reply.")
 
 
-class GroupLLM(BaseModel):
+class GroupLLM(StrictModel):
     """A population group's ``llm:`` block: what its LLM agents are answered by, where that differs from the
     scenario's ``llm:`` block."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     adapter: str | None = Field(
         None,
@@ -35,10 +36,8 @@ class GroupLLM(BaseModel):
     )
 
 
-class LLMConfig(BaseModel):
+class LLMConfig(StrictModel):
     """Which model answers the agents, how it samples, and where its replies are cached."""
-
-    model_config = ConfigDict(extra="forbid")
 
     backend: Literal["vllm", "openai", "replay"] = Field(
         "vllm",
@@ -92,6 +91,19 @@ class LLMConfig(BaseModel):
     max_model_len: int = Field(
         2048, gt=0, description="Longest prompt + reply in tokens (SmolLM2 supports up to 8192)."
     )
+
+    @field_validator("base_url")
+    @classmethod
+    def _urls(cls, value: str | list[str] | None) -> str | list[str] | None:
+        """Refused now, as `--server` is, not when the first request fails to go out."""
+        from sim.errors import UserError
+        from sim.llm.openai_backend import server_urls
+
+        try:
+            server_urls(value)
+        except UserError as exc:
+            raise ValueError(str(exc)) from None
+        return value
 
     @model_validator(mode="after")
     def _server_implies_openai(self) -> LLMConfig:

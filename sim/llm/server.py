@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import socket
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import httpx
 
+from sim.errors import UserError
 from sim.llm.errors import LLMError
 from sim.llm.hardware import engine_overrides, server_flags
 from sim.llm.models import resolve_model
@@ -27,6 +29,24 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` and listening, as the servers bind theirs (address reuse on); a `UserError`
+    naming the address if the port is taken or the host is not one of this machine's addresses. Checked before a
+    server starts: a server on a taken port failed after its start, or answered with the other server's health."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen()
+    except OSError as exc:
+        sock.close()
+        why = "is in use (another server or dashboard?): choose another --port" if exc.errno == errno.EADDRINUSE \
+            else f"cannot be listened on here ({exc.strerror or exc}): check --host"
+        raise UserError(f"{host}:{port} {why}") from None
+    return sock
 
 
 class VLLMServer:
@@ -95,6 +115,7 @@ class VLLMServer:
 
     def start(self) -> VLLMServer:
         """Launch the server and block until /health answers; on failure the error shows the log's tail."""
+        listening_socket(self.host, self.port).close()
         command = self.command()
         env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": f"{self.kv_cache_gib:g}", "HF_HUB_OFFLINE": "1"}
         self.log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from sim.errors import OutputError, UserError, storage_error
 from sim.llm.errors import LLMUnavailable
 from sim.resources import memory_problem
+from sim.runner import missing_folders, remove_if_empty
 from sim.scenario import Scenario
 from sim.scenario_errors import format_errors
 from sim.sweeps import llm
@@ -142,11 +143,17 @@ class SweepRun:
     def run(self, retry_failed: bool = False) -> pd.DataFrame:
         url = model = None
         if self._todo(self._recorded(), retry_failed):  # check and connect before anything is written
+            llm.check_caches(self.plan.scenarios)
             url = llm.server_url(self.plan.scenarios, self.server)
             model = llm.own_server_model(self.plan.scenarios, url)
             self.executor.start()
+        created = missing_folders(self.out)
         try:
-            self.out.mkdir(parents=True, exist_ok=True)
+            try:
+                self.out.mkdir(parents=True, exist_ok=True)
+            except OSError:
+                remove_if_empty(created)  # a name too long, say: no empty parents left behind
+                raise
             with SweepLock(self.out):
                 self._clean_partials()
                 write_json_atomic(self.out / "sweep.json", self._description())

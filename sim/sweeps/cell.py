@@ -68,13 +68,15 @@ def run_cell(task: CellTask) -> CellResult:
 
 def recorded(cell_id: str, run_dir: Path, error_path: Path) -> CellResult | None:
     """The outcome an earlier sweep left on disk for this cell, or None if it never finished."""
+    from sim.analysis.runs import read_json
+
     manifest = run_dir / "manifest.json"
     if manifest.is_file():
-        data = json.loads(manifest.read_text(encoding="utf-8"))
+        data = read_json(manifest, "sweep directory")
         if data.get("complete"):
             return CellResult(cell_id, "ok", data["summary"], elapsed_s=data["timings"]["total_s"])
     if error_path.is_file():
-        data = json.loads(error_path.read_text(encoding="utf-8"))
+        data = read_json(error_path, "sweep directory")
         return CellResult(cell_id, "error", error=data["error"], elapsed_s=data["elapsed_s"])
     return None
 

@@ -28,6 +28,16 @@ def check_server(url: str) -> None:
         raise UserError(f"--server {url}: not reachable ({type(exc).__name__}: {exc})") from None
 
 
+def check_caches(scenarios: list[Scenario]) -> None:
+    """Open each existing reply cache the LLM cells use, so that a damaged, foreign or locked one stops the sweep
+    with its message (`sim.llm.cache`) before any cell runs; otherwise every cell would fail the same way."""
+    from sim.llm.cache import ReplyCache
+
+    for path in sorted({s.llm.cache for s in scenarios if s.uses_llm() and s.llm.cache}):
+        if Path(path).exists():
+            ReplyCache(path).close()
+
+
 def cache_override(scenario: Scenario) -> list[str]:
     """Pin a relative cache path to this directory: Ray workers run elsewhere, and all cells share one file."""
     cache = scenario.llm.cache
@@ -57,6 +67,9 @@ def own_server_model(scenarios: list[Scenario], url: str | None) -> str | None:
     if len(models) > 1:
         raise UserError(f"a sweep shares one vLLM server, but llm.model varies: {', '.join(models)} "
                         "(start one server per model and pass --server, or sweep each model separately)")
+    from sim.llm.models import check_model
+
+    check_model(models[0], "llm.model")
     return models[0]
 
 

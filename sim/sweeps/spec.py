@@ -9,16 +9,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from sim.scenario_files import Seed
+from sim.scenario_files import Seed, StrictModel
 
 # Fields a sweep may not vary: the seed comes from replications, and a sweep cannot sweep itself.
 RESERVED = ("seed", "sweep")
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 def check_path(path: str) -> str:
@@ -32,7 +28,7 @@ def check_path(path: str) -> str:
     return path
 
 
-class Range(_Strict):
+class Range(StrictModel):
     """A sampled interval ``[low, high]``; integers when both ends are integers, log-uniform if ``log``."""
 
     low: float
@@ -60,7 +56,7 @@ class Range(_Strict):
         return self
 
 
-class SampleSpec(_Strict):
+class SampleSpec(StrictModel):
     """``n`` points drawn from the ranges: independent uniform (random) or a Latin hypercube (lhs)."""
 
     method: Literal["random", "lhs"] = Field(
@@ -77,7 +73,7 @@ class SampleSpec(_Strict):
         return ranges
 
 
-class SweepSpec(_Strict):
+class SweepSpec(StrictModel):
     """A sweep: the named cases, crossed with the grid's product and the samples, each run ``replications`` times."""
 
     cases: dict[str, dict[str, Any]] = Field(

@@ -1,4 +1,4 @@
-"""The alignment loop's training side: runs as datasets, fine-tuning on them, and the adapters it registers.
+"""Training from simulations: credit, candidates, export (data); train, adapters (the alignment loop, issue 22).
 
 Importing this package imports neither torch nor TRL: `sim.training.train` loads them when a training starts.
 """

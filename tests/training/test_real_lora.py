@@ -78,3 +78,20 @@ def test_a_society_of_base_and_trained_agents_replays_bit_identically(trained: P
         again = simulate(scenario, llm=replay, progress=False)
         assert replay.cache_hits == replay.requests > 0
     assert again.agents.equals(live.agents) and again.model.equals(live.model)
+
+
+def test_alignsim_serve_with_the_adapter_answers_by_model_name(trained: Path, tmp_path: Path) -> None:
+    """The server `alignsim serve --adapter fisher-v1` starts (its own: LoRA on), in one batch of concurrent
+    requests: those naming the adapter answer as trained, those naming the model do not."""
+    from sim.llm.openai_backend import OpenAIBackend
+    from sim.llm.server import VLLMServer
+
+    ref = load_adapter("fisher-v1").ref()
+    base = held_out(4)
+    with VLLMServer("smollm2-135m", adapters=[ref], log_path=tmp_path / "server.log",
+                    startup_timeout_s=900) as server:
+        replies = LLMClient(OpenAIBackend(server.url, "smollm2-135m")).chat(
+            [*base, *(replace(r, adapter=ref) for r in base)])
+    texts = [json.loads(r.text) for r in replies]
+    assert texts[4:] == [json.loads(TRAINED_ANSWER)] * 4
+    assert sum(t == json.loads(TRAINED_ANSWER) for t in texts[:4]) <= 1

@@ -14,8 +14,9 @@ import pytest
 from sim.cli import main
 from sim.training import train as train_module
 from sim.training.adapters import adapters_home, list_adapters, load_adapter
+from sim.training.dataset import DATA_FILE as PARQUET
 from tests.training.fake_adapters import register_fake_adapter
-from tests.training.tiny_datasets import PARQUET, preference_rows, sft_rows, write_dataset
+from tests.training.tiny_datasets import empty_dataset, preference_rows, sft_rows, write_dataset
 
 
 def train_cli(dataset: Path, *more: str, method: str = "sft", out: str = "fisher-v1") -> list[str]:
@@ -34,7 +35,7 @@ def refused(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
 
 def test_a_folder_that_is_no_dataset(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     err = refused(train_cli(tmp_path / "nowhere"), capsys)
-    assert "nowhere is not a dataset folder (no dataset.json)" in err and "alignsim export" in err
+    assert "nowhere is not a dataset folder: it has no dataset.json" in err and "alignsim export" in err
 
 
 def test_a_dataset_of_the_wrong_format_for_the_method(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -46,7 +47,7 @@ def test_a_dataset_of_the_wrong_format_for_the_method(tmp_path: Path, capsys: py
 
 
 def test_an_empty_dataset(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    empty = write_dataset(tmp_path / "empty", "sft", [])
+    empty = empty_dataset(tmp_path / "empty", "sft")
     assert "has no rows: nothing to train on" in refused(train_cli(empty), capsys)
 
 
@@ -54,16 +55,17 @@ def test_a_dataset_changed_after_export_or_missing_columns(tmp_path: Path, capsy
     changed = write_dataset(tmp_path / "changed", "sft", sft_rows(4))
     write_dataset(tmp_path / "other", "sft", sft_rows(5))
     (changed / PARQUET).write_bytes((tmp_path / "other" / PARQUET).read_bytes())
-    assert "changed after export" in refused(train_cli(changed), capsys)
+    assert "the dataset was changed after export" in refused(train_cli(changed), capsys)
     mislabelled = write_dataset(tmp_path / "mislabelled", "sft", sft_rows(4))
     meta = json.loads((mislabelled / "dataset.json").read_text())
     (mislabelled / "dataset.json").write_text(json.dumps({**meta, "format": "preference"}))
-    assert "lacks column(s) chosen, rejected that --method dpo needs" in refused(
+    assert "a preference dataset needs the columns chosen, rejected" in refused(
         train_cli(mislabelled, method="dpo"), capsys)
 
 
-def test_names_epochs_and_a_taken_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_names_epochs_a_base_and_a_taken_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = write_dataset(tmp_path / "data", "sft", sft_rows(4))
+    assert "--base" in refused(train_cli(data, "--base", str(tmp_path / "no-model")), capsys)
     assert "adapter name '../x'" in refused(train_cli(data, out="../x"), capsys)
     assert "--epochs must be positive" in refused(train_cli(data, "--epochs", "0"), capsys)
     register_fake_adapter("taken")
@@ -98,7 +100,7 @@ class StopsOnce:
         (staging / "adapter").mkdir()
         (staging / "adapter" / "adapter_config.json").write_text(json.dumps({"r": settings.lora_rank}))
         (staging / "adapter" / "adapter_model.safetensors").write_bytes(b"trained")
-        return {"examples": rows.rows, "train_s": 1.0, "examples_per_s": 4.0, "device": "cpu", "first_loss": 2.0,
+        return {"examples": rows.info.rows, "train_s": 1.0, "examples_per_s": 4.0, "device": "cpu", "first_loss": 2.0,
                 "last_loss": 0.1}
 
 
