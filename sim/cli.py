@@ -170,9 +170,15 @@ def build_parser() -> argparse.ArgumentParser:
     from sim.analysis.report import add_report_parser
 
     add_report_parser(commands)
+    from sim.training.export import add_export_parser
+
+    add_export_parser(commands)
     from sim.dashboard import add_dashboard_parser
 
     add_dashboard_parser(commands)
+    from sim.training.commands import add_train_parser
+
+    add_train_parser(commands)
     return parser
 
 

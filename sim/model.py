@@ -28,6 +28,8 @@ from sim.institutions.base import INSTITUTIONS
 from sim.network import build_network
 from sim.schemas import FieldSet, extended, schema_builder
 from sim.step import Decision, Event, Observation, Outcome, StepContext
+from sim.training.candidates import CandidatePool
+from sim.training.credit import CreditBook
 
 if TYPE_CHECKING:
     from sim.llm.asker import Asker
@@ -102,6 +104,8 @@ class SocietyModel(mesa.Model):
         self.last_outcome: Outcome | None = None
         self._payoff_totals: tuple[Outcome | None, float, float] = (None, 0.0, 0.0)
         self.amendments = Amendments(self, amendments)  # replayed ones; the dashboard and assemblies apply more
+        self.credit = CreditBook() if scenario.uses_llm() else None  # what each LLM decision earned (training)
+        self.candidates = CandidatePool(self)  # the samples LLM groups with `candidates` draw, scored each step
         for component in self.components:
             component.configure()
         for component in self.components:
@@ -236,7 +240,10 @@ class SocietyModel(mesa.Model):
         actions = self.decide("act", active, self.act_schemas(), self.environment.fallback)
         for agent in active:
             agent.last_action = actions[agent.unique_id]
+        scoring = self.candidates.open()  # before the step resolves: the state its counterfactuals start from
         outcome = self.environment.resolve(actions)
+        if self.credit is not None:
+            self.credit.resolved(outcome)
         ctx = StepContext(step, actions, outcome)
         for institution in self.institutions:
             if institution.phase:
@@ -244,7 +251,13 @@ class SocietyModel(mesa.Model):
                     institution.phase, institution.open_phase(active), institution.phase_schema,
                     institution.phase_fallback, institution.phase_json_schema,
                 )
+            if scoring is not None:
+                scoring.enforcing(institution)
             institution.enforce(ctx)
+        if scoring is not None:
+            self.candidates.score(scoring, ctx)
+        if self.credit is not None:
+            self.credit.settled(step, outcome)
         self._settle(outcome)
         self.events.extend(ctx.events)
         self.last_outcome = outcome

@@ -34,6 +34,8 @@ from sim.model import SocietyModel
 from sim.numbers import format_number
 from sim.step import Event
 from sim.summary import summary_markdown
+from sim.training.adapters import adapter_lineage
+from sim.training.candidates import training_tables
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -60,6 +62,7 @@ class RunResult:
     manifest: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
     amendments: list[Amendment] = field(default_factory=list)
+    training: dict[str, pd.DataFrame] = field(default_factory=dict)  # credit and candidates tables by file name
 
     def headline(self) -> Figure:
         """The environment's picture of the run (the commons' stock and catches, ...)."""
@@ -167,11 +170,12 @@ def result_of(
                     "engine_start_s": llm.engine_start_s() if llm is not None else 0.0},
         "machine": machine(),
         "llm": llm.stats() if llm is not None else None,
+        "adapters": adapter_lineage(scenario),
         "summary": summary,
         "amendments": len(model.amendments.applied),
     }
     return RunResult(scenario, seed, model_table, agent_table, events, summary, model.environment, manifest,
-                     amendments=list(model.amendments.applied))
+                     amendments=list(model.amendments.applied), training=training_tables(model))
 
 
 def _llm_progress(llm: LLMClient) -> dict[str, Any]:
@@ -204,12 +208,14 @@ def run(
     seed = scenario.seed if seed is None else seed
     final = Path(out) if out is not None else _default_dir(scenario, seed)
     owns_client = llm is None and scenario.uses_llm()
-    with _into_place(final, overwrite, cache=scenario.llm.cache) as partial:
+    with into_place(final, overwrite, cache=scenario.llm.cache) as partial:
         with _transcript(partial, scenario) as sink:
             if owns_client:
                 from sim.llm.client import make_client
+                from sim.training.adapters import scenario_adapters
 
-                llm = make_client(scenario.llm, server_url=server_url, expected_decisions=scenario.llm_decisions())
+                llm = make_client(scenario.llm, server_url=server_url, expected_decisions=scenario.llm_decisions(),
+                                  adapters=scenario_adapters(scenario))
             if llm is not None:
                 llm.transcript = sink
             try:
@@ -229,7 +235,7 @@ def save(
 ) -> Path:
     """Write a result made elsewhere (the dashboard's live model) as a run directory; ``transcript``: its JSONL."""
     final = Path(out) if out is not None else _default_dir(result.scenario, result.seed)
-    with _into_place(final, overwrite) as partial:
+    with into_place(final, overwrite) as partial:
         if transcript is not None:
             shutil.copyfile(transcript, partial / "transcript.jsonl")
         _write(partial, result)
@@ -238,25 +244,27 @@ def save(
 
 
 @contextmanager
-def _into_place(final: Path, overwrite: bool, cache: object = None) -> Iterator[Path]:
+def into_place(final: Path, overwrite: bool, cache: object = None, what: str = "run directory",
+               marker: str = "manifest.json") -> Iterator[Path]:
     """A hidden folder beside ``final`` to write into, renamed to ``final`` when the block ends, removed (with the
-    parents it created) if it fails: a run directory is complete or absent. ``final`` is claimed first
-    (`_claimed`), so two runs given the same folder at once cannot both write it. A full disk becomes one message
-    naming the run directory, or the LLM reply cache ``cache`` when SQLite failed."""
+    parents it created) if it fails: a run directory (or another output folder, ``what``, whose ``marker`` file
+    says it is one) is complete or absent. ``final`` is claimed first (`_claimed`), so two runs given the same
+    folder at once cannot both write it. A full disk becomes one message naming the folder, or the LLM reply cache
+    ``cache`` when SQLite failed."""
     blocked = next((p for p in (final, *final.parents) if p.exists() and not p.is_dir()), None)
     if blocked is not None:
-        raise UserError(f"run directory {final}: {blocked} is a file, not a folder (choose another --out)")
+        raise UserError(f"{what} {final}: {blocked} is a file, not a folder (choose another --out)")
     created = missing_folders(final.parent)
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
-        with _claimed(final):
+        with _claimed(final, what):
             if final.exists():
-                _check_replaceable(final, overwrite)
+                _check_replaceable(final, overwrite, what, marker)
             partial = final.parent / f".{final.name}.partial-{os.getpid()}"
             shutil.rmtree(partial, ignore_errors=True)
             _remove_stale_partials(final.parent)
             try:
-                (partial / "plots").mkdir(parents=True)
+                partial.mkdir(parents=True)
                 yield partial
                 if final.exists():
                     shutil.rmtree(final)
@@ -267,28 +275,29 @@ def _into_place(final: Path, overwrite: bool, cache: object = None) -> Iterator[
     except BaseException as exc:
         remove_if_empty(created)
         full = storage_error(exc, f"LLM reply cache {cache}" if isinstance(exc, sqlite3.Error)
-                             else f"run directory {final}")
+                             else f"{what} {final}")
         if full is not None:
             raise full from exc
         raise
 
 
-def _check_replaceable(final: Path, overwrite: bool) -> None:
-    """Refuse to replace ``final`` unless ``overwrite`` and it is a run directory (it holds manifest.json) or empty:
-    ``--overwrite --out`` naming any other folder (``.``, a home folder, a dashboard's ``--out``) deleted it."""
+def _check_replaceable(final: Path, overwrite: bool, what: str, marker: str) -> None:
+    """Refuse to replace ``final`` unless ``overwrite`` and it is a run directory (or ``what``: it holds ``marker``)
+    or empty: ``--overwrite --out`` naming any other folder (``.``, a home folder, a dashboard's ``--out``) deleted
+    it."""
     if not overwrite:
-        raise UserError(f"run directory already exists: {final} (choose another --out or pass --overwrite)")
+        raise UserError(f"{what} already exists: {final} (choose another --out or pass --overwrite)")
     here = Path.cwd()
     if final.resolve() in (here, *here.parents):
-        raise UserError(f"run directory {final}: it holds the current folder, which a run cannot replace "
+        raise UserError(f"{what} {final}: it holds the current folder, which a run cannot replace "
                         "(choose another --out)")
-    if not (final / "manifest.json").is_file() and any(final.iterdir()):
-        raise UserError(f"run directory {final}: --overwrite replaces a run directory, and this folder is not one "
-                        "(no manifest.json); nothing was deleted (choose another --out)")
+    if not (final / marker).is_file() and any(final.iterdir()):
+        raise UserError(f"{what} {final}: --overwrite replaces a {what}, and this folder is not one "
+                        f"(no {marker}); nothing was deleted (choose another --out)")
 
 
 @contextmanager
-def _claimed(final: Path) -> Iterator[None]:
+def _claimed(final: Path, what: str = "run directory") -> Iterator[None]:
     """Hold the claim on run directory ``final`` while a run writes it: an exclusive lock on the hidden file
     ``.<name>.lock`` beside it. Of two runs given one ``--out`` at once, exactly one writes it and the other is
     refused (both used to finish, and the later rename silently replaced the first run's folder). The kernel drops
@@ -301,7 +310,7 @@ def _claimed(final: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.close()
-            raise UserError(f"run directory {final}: another run is writing it now (choose another --out)") from None
+            raise UserError(f"{what} {final}: another run is writing it now (choose another --out)") from None
         if _same_file(handle, path):
             break
         handle.close()
@@ -392,9 +401,12 @@ def _default_dir(scenario: Scenario, seed: int) -> Path:
 
 
 def _write(folder: Path, result: RunResult) -> None:
+    (folder / "plots").mkdir(exist_ok=True)
     result.model.to_parquet(folder / "model.parquet", index=False)
     result.agents.to_parquet(folder / "agents.parquet", index=False)
     result.events.to_parquet(folder / "events.parquet", index=False)
+    for name, table in result.training.items():
+        table.to_parquet(folder / name, index=False)
     if result.scenario.output.plots:
         import matplotlib.pyplot as plt
 

@@ -51,6 +51,7 @@ def scenario_problems(scenario: Scenario) -> list[Problem]:
     found += _network_problems(scenario)
     found += _memory_problems(scenario)
     found += _llm_problems(scenario)
+    found += _adapter_problems(scenario)
     found += _group_warnings(scenario)
     return found
 
@@ -134,6 +135,25 @@ def _llm_problems(scenario: Scenario) -> Iterator[Problem]:
     if llm.backend == "openai" and not llm.base_url:
         yield Problem(("llm", "backend"), "backend openai needs a server: set llm.base_url, or pass --server URL "
                       "to alignsim run", warning=True)
+
+
+def _adapter_problems(scenario: Scenario) -> Iterator[Problem]:
+    """A group's adapter must exist, fit the scenario's model, and belong to a group that asks the LLM."""
+    from sim.training.adapters import resolve_adapter
+
+    for index, group in enumerate(scenario.population):
+        name = group.llm.adapter
+        if name is None:
+            continue
+        where = ("population", index, "llm", "adapter")
+        if not POLICIES.get(group.policy.kind).uses_llm(group.policy):
+            yield Problem(where, f"group '{group.name}' decides by policy '{group.policy.kind}', which asks no LLM: "
+                          "an adapter needs policy llm")
+            continue
+        try:
+            resolve_adapter(name, scenario.llm.model)
+        except UserError as exc:
+            yield Problem(where, str(exc))
 
 
 def _group_warnings(scenario: Scenario) -> Iterator[Problem]:

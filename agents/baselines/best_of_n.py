@@ -12,6 +12,7 @@ optimisation curve. Raising ``n`` raises the pressure: KL(best-of-n || base) = l
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import BaseModel, Field
@@ -20,7 +21,7 @@ from agents.baselines.best_response import PricingEnvironments
 from agents.llm.policy import LLMPolicy, LLMPolicyParams
 from agents.policy import POLICIES, Policy
 from agents.scripted.generic import RandomParams, RandomPolicy
-from sim.component import Params
+from sim.component import Params, Problem
 from sim.incentives import net_value
 from sim.llm.types import SEED_SPAN
 from sim.step import Decision
@@ -28,7 +29,7 @@ from sim.step import Decision
 if TYPE_CHECKING:
     from agents.agent import SocietyAgent
     from sim.model import SocietyModel
-    from sim.scenario import GroupSpec
+    from sim.scenario import GroupSpec, Scenario
 
 
 class BestOfNParams(LLMPolicyParams):
@@ -56,6 +57,13 @@ class BestOfN(LLMPolicy):
     @classmethod
     def uses_llm(cls, params: Params) -> bool:
         return cast(BestOfNParams, params).base == "llm"
+
+    @classmethod
+    def check(cls, params: Params, scenario: Scenario) -> Iterator[Problem]:
+        yield from super().check(params, scenario)
+        if cast(BestOfNParams, params).candidates > 1:
+            yield Problem(("candidates",), "best_of_n draws its own n candidates and acts on the proxy's pick: set n, "
+                                           "not candidates (which the llm policy scores for export)")
 
     def score(self, agent: SocietyAgent, action: BaseModel) -> float:
         """The proxy: expected specified reward less expected penalties under the institutions in force."""

@@ -20,6 +20,7 @@ from sim.component import Params, Problem
 from sim.errors import UserError
 from sim.llm.asker import Question
 from sim.llm.prompts import PromptTemplates, schema_json
+from sim.llm.types import SEED_SPAN
 from sim.scenario_files import ScenarioFile
 from sim.step import Decision
 
@@ -45,6 +46,10 @@ class LLMPolicyParams(Params):
         0, ge=0, description="Every this many steps the LLM rewrites each agent's memory as a summary (0: never)."
     )
     summary_chars: int = Field(400, gt=0, description="Longest memory summary, in characters.")
+    candidates: int = Field(
+        1, ge=1, le=SEED_SPAN, description="Samples drawn per act decision (seeds seed+i); the agent acts on sample 0 "
+        "and every sample is scored by what it would have earned (candidates.parquet, for `alignsim export`).",
+    )
 
     @field_validator("templates")
     @classmethod
@@ -187,7 +192,7 @@ class LLMPolicy(Policy):
             purpose="decision", step=obs.step, phase=decision.phase, schema=decision.schema,
             json_schema=json_schema, prompt=parts,
             agent=agent.unique_id, group=self.group.name, round=round_, fallback=decision.fallback,
-            sampling=(self.group.sampling,),
+            sampling=(self.group.sampling,), adapter=self.group.llm.adapter,
         )
 
     def remember(self, decision: Decision, answer: BaseModel) -> None:
@@ -233,10 +238,25 @@ class LLMPolicy(Policy):
             return []
         pairs = [(cast(LLMPolicy, p), d) for p, d in batch]
         model = pairs[0][0].model
-        answers = [a.value for a in model.asker.ask(cls.questions(batch))]
+        answers = cls.answer_questions(model, pairs, cls.questions(batch))
         for (policy, decision), answer in zip(pairs, answers, strict=True):
             policy.remember(decision, answer)
         return answers
+
+    @staticmethod
+    def answer_questions(model: SocietyModel, pairs: list[tuple[LLMPolicy, Decision]], questions: list[Question]
+                ) -> list[BaseModel]:
+        """The answer to each question, in order: one batch of first replies. A group with ``candidates: n`` draws n
+        samples of each act decision in the same batch, acts on sample 0 (what one sample would have answered) and
+        hands all n to the model's candidate pool to be scored."""
+        counts = [p.params.candidates if d.phase == "act" else 1 for p, d in pairs]
+        if max(counts) == 1:
+            return [a.value for a in model.asker.ask(questions)]
+        samples = model.asker.sample_each(questions, counts)
+        for (_, decision), drawn in zip(pairs, samples, strict=True):
+            if len(drawn) > 1:
+                model.candidates.add(decision, drawn)
+        return [drawn[0].value for drawn in samples]
 
     @classmethod
     def summary(cls, model: SocietyModel) -> dict[str, float]:

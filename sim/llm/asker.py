@@ -22,13 +22,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
 from sim.llm.config import LLMConfig, SamplingOverrides
 from sim.llm.prompts import ContextBudget, Prompt, schema_json
-from sim.llm.types import SEED_SPAN, ChatReply, ChatRequest, Sampling, derive_seed
+from sim.llm.types import SEED_SPAN, AdapterRef, ChatReply, ChatRequest, Sampling, derive_seed
 from sim.schemas import json_schema_of
 
 if TYPE_CHECKING:
@@ -49,7 +50,8 @@ class Question:
     the question concerns. ``json_schema`` is what the LLM decodes against, where it is narrower than ``schema``'s
     own (whom this agent may punish; `sim.step.Decision.json_schema`). The seed derives from (run seed, step,
     phase, round, purpose, the agent, or else the first of ``about``, attempt). ``fallback`` is the answer when
-    the reply is invalid twice (None: no answer); ``reask: False`` skips the second try.
+    the reply is invalid twice (None: no answer); ``reask: False`` skips the second try. ``adapter`` names a
+    registered LoRA adapter to answer with (the asking group's ``llm.adapter``); None: the model alone.
     """
 
     purpose: str
@@ -65,6 +67,7 @@ class Question:
     fallback: BaseModel | None = None
     reask: bool = True
     sampling: tuple[SamplingOverrides | None, ...] = ()
+    adapter: str | None = None
 
     @property
     def key(self) -> int | None:
@@ -121,10 +124,21 @@ class Asker:
     config: LLMConfig
     run_seed: int
     stats: dict[str, AskStats] = field(default_factory=lambda: defaultdict(AskStats))
+    _adapters: dict[str, AdapterRef] = field(default_factory=dict, init=False, repr=False)
 
     def sampling(self, *overrides: SamplingOverrides | None) -> Sampling:
         """The ``llm:`` block's sampling with ``overrides`` applied in order (`LLMConfig.sampling`)."""
         return self.config.sampling(*overrides)
+
+    def adapter(self, name: str | None) -> AdapterRef | None:
+        """The registered adapter ``name`` for this run's model (looked up once per run), None for None."""
+        if name is None:
+            return None
+        if name not in self._adapters:
+            from sim.training.adapters import resolve_adapter
+
+            self._adapters[name] = resolve_adapter(name, self.config.model).ref()
+        return self._adapters[name]
 
     def budget(self, sampling: Sampling) -> ContextBudget:
         return ContextBudget(self.config.max_model_len, sampling.max_tokens)
@@ -141,14 +155,20 @@ class Asker:
         Each sample is validated, re-asked and falls back on its own, and counts as one question in ``stats``.
         Requests that differ only in their seed reach vLLM as one request with ``n`` samples (`LLMClient`).
         """
-        if k < 1:
-            raise ValueError(f"k must be at least 1, not {k}")
-        if k > SEED_SPAN:
-            raise ValueError(f"at most {SEED_SPAN} samples per question, not {k}")
+        return self.sample_each(questions, [k] * len(questions))
+
+    def sample_each(self, questions: Sequence[Question], counts: Sequence[int]) -> list[list[Answer]]:
+        """`sample` with a number of samples of its own for each question (``counts[i]`` of question i), all in
+        one batch: a phase whose groups draw different numbers of candidates still sends one."""
+        if any(k < 1 for k in counts):
+            raise ValueError(f"k must be at least 1, not {min(counts)}")
+        if any(k > SEED_SPAN for k in counts):
+            raise ValueError(f"at most {SEED_SPAN} samples per question, not {max(counts)}")
         prepared = [self._prepare(q) for q in questions]
-        items = [(p, i) for p in prepared for i in range(k)]
+        items = [(p, i) for p, k in zip(prepared, counts, strict=True) for i in range(k)]
         answers = self._answer(items)
-        return [answers[n * k : (n + 1) * k] for n in range(len(questions))]
+        ends = list(accumulate(counts))
+        return [answers[end - k:end] for k, end in zip(counts, ends, strict=True)]
 
     def _answer(self, items: list[tuple[_Pending, int]]) -> list[Answer]:
         """One batch of (prepared question, sample index), then one batch of re-asks, then fallbacks."""
@@ -209,7 +229,7 @@ class Asker:
             schema = q.json_schema if q.json_schema is not None else json_schema_of(q.schema)
             if id(schema) not in texts:  # equal schemas built apart are one schema: their requests are identical
                 texts[id(schema)] = schema_json(schema)
-            same = (pending.system, user, texts[id(schema)], pending.sampling)
+            same = (pending.system, user, texts[id(schema)], pending.sampling, q.adapter)
             if same in first and first[same][1] < SEED_SPAN:
                 seed, count = first[same]
                 first[same] = (seed, count + 1)
@@ -220,6 +240,7 @@ class Asker:
             requests.append(ChatRequest(
                 messages=({"role": "system", "content": pending.system}, {"role": "user", "content": user}),
                 seed=seed, schema=schema, sampling=pending.sampling, tag=tag(q, attempt, items[index][1]),
+                adapter=self.adapter(q.adapter),
             ))
         return requests
 

@@ -13,7 +13,7 @@ from sim.llm.config import LLMConfig
 from sim.llm.errors import LLMError
 from sim.llm.hardware import EngineSettings, engine_settings
 from sim.llm.reply_sources import ReplySource, open_sources
-from sim.llm.types import Backend, ChatReply, ChatRequest
+from sim.llm.types import AdapterRef, Backend, ChatReply, ChatRequest
 
 TranscriptSink = Callable[[dict[str, Any]], None]
 ProgressHook = Callable[[int, int, str], None]
@@ -252,10 +252,13 @@ class LLMClient:
 
 
 def transcript_record(request: ChatRequest, reply: ChatReply) -> dict[str, Any]:
-    """One JSONL line of the run's LLM transcript."""
+    """One JSONL line of the run's LLM transcript; ``adapter`` and ``adapter_digest`` are None for the base model."""
+    adapter = request.adapter
     return {
         **request.tag,
         "seed": request.seed,
+        "adapter": adapter.name if adapter else None,
+        "adapter_digest": adapter.digest if adapter else None,
         "messages": list(request.messages),
         "schema": request.schema,
         "sampling": asdict(request.sampling),
@@ -320,10 +323,13 @@ def make_client(
     server_url: str | list[str] | None = None,
     transcript: TranscriptSink | None = None,
     expected_decisions: int = 0,
+    adapters: Sequence[AdapterRef] = (),
 ) -> LLMClient:
     """The client a scenario's ``llm:`` block asks for; ``server_url`` (``alignsim run --server``) wins over it.
     ``expected_decisions`` (what the run will ask, at least) chooses an in-process engine's mode
-    (`sim.llm.hardware.engine_settings`)."""
+    (`sim.llm.hardware.engine_settings`). ``adapters`` (`sim.training.adapters.scenario_adapters`): what an
+    in-process engine must serve besides the model; a server must have been started with them
+    (``alignsim serve --adapter NAME``)."""
     url = server_url or config.base_url
     backend_name = "openai" if url and config.backend != "replay" else config.backend
     if backend_name == "vllm":
@@ -353,13 +359,13 @@ def make_client(
             retries=config.retries,
         )
     else:
-        settings = engine_settings(config.engine_mode, expected_decisions)
-        backend = LazyBackend(config.model, lambda: _vllm_backend(config, settings), supports_samples=True,
+        settings = engine_settings(config.engine_mode, expected_decisions, lora=bool(adapters))
+        backend = LazyBackend(config.model, lambda: _vllm_backend(config, settings, adapters), supports_samples=True,
                               label=f"vLLM engine ({settings.describe()})")
     return LLMClient(backend, cache, transcript, backend_name, dedup=config.dedup, sources=sources)
 
 
-def _vllm_backend(config: LLMConfig, settings: EngineSettings) -> Backend:
+def _vllm_backend(config: LLMConfig, settings: EngineSettings, adapters: Sequence[AdapterRef]) -> Backend:
     from sim.llm.vllm_backend import VLLMBackend
 
     return VLLMBackend(
@@ -369,4 +375,5 @@ def _vllm_backend(config: LLMConfig, settings: EngineSettings) -> Backend:
         max_model_len=config.max_model_len,
         retries=min(config.retries, 1),
         settings=settings,
+        adapters=adapters,
     )

@@ -9,6 +9,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 from sim.llm.hardware import COMPILE_PAYS_OFF_DECISIONS
 from sim.llm.types import Sampling
 from sim.scenario_files import StrictModel
+from sim.training.adapters import NAME as ADAPTER_NAME
 
 
 class SamplingOverrides(StrictModel):
@@ -20,6 +21,20 @@ class SamplingOverrides(StrictModel):
     temperature: float | None = Field(None, ge=0, description="Sampling temperature; 0 is greedy decoding.")
     top_p: float | None = Field(None, gt=0, le=1, description="Nucleus sampling mass.")
     max_tokens: int | None = Field(None, gt=0, description="Most tokens per reply.")
+
+
+class GroupLLM(StrictModel):
+    """A population group's ``llm:`` block: what its LLM agents are answered by, where that differs from the
+    scenario's ``llm:`` block."""
+
+    model_config = ConfigDict(frozen=True)
+
+    adapter: str | None = Field(
+        None,
+        pattern=ADAPTER_NAME.pattern,
+        description="A LoRA adapter registered by `alignsim train` (`alignsim models list` lists them), trained on "
+        "llm.model: this group's agents are answered by the model with the adapter, the others by the model alone.",
+    )
 
 
 class LLMConfig(StrictModel):

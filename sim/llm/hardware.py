@@ -117,10 +117,12 @@ def engine_settings(
     *,
     on_cpu_build: bool | None = None,
     flags: set[str] | None = None,
+    lora: bool = False,
 ) -> EngineSettings:
     """The settings for an engine expected to answer ``expected_decisions`` (None: unknown, a long-lived server),
     by the rule in this module's docstring; ``requested`` eager or compiled is obeyed (on the CPU build without
-    AVX-512 in float32, the only dtype that runs well there)."""
+    AVX-512 in float32, the only dtype that runs well there). An engine serving LoRA adapters (``lora``) runs
+    eager on the CPU build whatever is requested: its CPU platform turns compilation off then."""
     if requested not in ENGINE_MODES:
         raise ValueError(f"engine mode {requested!r}: expected one of {', '.join(ENGINE_MODES)}")
     on_cpu_build = cpu_build() if on_cpu_build is None else on_cpu_build
@@ -129,6 +131,8 @@ def engine_settings(
     flags = cpu_flags() if flags is None else flags
     avx512 = flags is None or "avx512f" in flags  # unknown CPUs keep vLLM's defaults, as before this rule
     dtype = None if avx512 else "float32"
+    if lora:
+        return EngineSettings("eager", dtype, CPU_BLOCK_SIZE)
     if requested != "auto":
         return EngineSettings(requested, dtype, CPU_BLOCK_SIZE)  # type: ignore[arg-type]
     long_lived = expected_decisions is None or expected_decisions >= COMPILE_PAYS_OFF_DECISIONS

@@ -51,7 +51,8 @@ class TranscriptReplies:
                     sampling = record["sampling"]
                     key = request_hash(model, record["messages"], record["schema"],
                                        (sampling["temperature"], sampling["top_p"], sampling["max_tokens"]),
-                                       record["seed"])
+                                       record["seed"],
+                                       (record["adapter"], record["adapter_digest"]) if record.get("adapter") else None)
                     self._replies.setdefault(key, ChatReply(
                         record["reply"], record["prompt_tokens"], record["completion_tokens"], 0.0,
                         record["finish_reason"], cached=True))

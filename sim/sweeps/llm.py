@@ -82,20 +82,24 @@ def own_server_model(scenarios: list[Scenario], url: str | None) -> str | None:
 
 @contextlib.contextmanager
 def shared_server(scenarios: list[Scenario], model: str, log_path: Path, decisions: int) -> Iterator[str]:
-    """Start one vLLM server for ``model``, sized for the largest context any cell asks for, in the mode that
-    the cells' ``llm.engine_mode`` and the ``decisions`` they will ask choose (`sim.llm.hardware`)."""
+    """Start one vLLM server for ``model``, sized for the largest context any cell asks for, serving every adapter
+    a cell's groups name, in the mode that the cells' ``llm.engine_mode`` and the ``decisions`` they will ask
+    choose (`sim.llm.hardware`)."""
     from sim.llm import server as launcher
     from sim.llm.hardware import engine_settings
+    from sim.training.adapters import scenario_adapters
 
     llm = [s.llm for s in scenarios if s.uses_llm()]
     modes = {c.engine_mode for c in llm} - {"auto"}
+    adapters = tuple(dict.fromkeys(a for s in scenarios for a in scenario_adapters(s)))
     server = launcher.VLLMServer(
         model,
         max_num_batched_tokens=max(c.max_num_batched_tokens for c in llm),
         max_model_len=max(c.max_model_len for c in llm),
         kv_cache_gib=max(c.kv_cache_gib for c in llm),
         log_path=log_path,
-        settings=engine_settings(modes.pop() if len(modes) == 1 else "auto", decisions),
+        settings=engine_settings(modes.pop() if len(modes) == 1 else "auto", decisions, lora=bool(adapters)),
+        adapters=adapters,
     )
     with server:
         yield server.url

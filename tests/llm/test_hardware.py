@@ -46,6 +46,13 @@ def test_an_asked_for_mode_is_obeyed_and_gpus_keep_vllms_defaults() -> None:
         engine_settings("fast")
 
 
+def test_an_engine_serving_adapters_is_recorded_eager_on_the_cpu_build_which_compiles_nothing_with_lora() -> None:
+    for requested in ("auto", "compiled"):
+        assert engine_settings(requested, None, on_cpu_build=True, flags=AVX512, lora=True) == EngineSettings(
+            "eager", None, 32)
+    assert engine_settings("auto", None, on_cpu_build=False, lora=True) == EngineSettings("compiled")
+
+
 def test_a_run_expects_one_decision_per_llm_agent_and_step_and_none_without_llm_agents() -> None:
     demo = load_scenario(SCENARIOS / "commons.yaml")
     llm_agents = sum(g.count for g in demo.population if g.policy.kind == "llm")
