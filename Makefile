@@ -1,7 +1,7 @@
 # alignsim: set-up and the two jobs.
 #   make demo   creates .venv, installs everything, prepares the embedded model, runs scenarios/commons.yaml
-#   make test   the same set-up, then ruff and the whole test suite (real vLLM on the CPU included),
-#               and the non-LLM tests again on Python 3.12 when that interpreter is present.
+#   make test   the same set-up, then ruff and the whole test suite (real vLLM on the CPU included) on two
+#               workers, and the non-LLM tests again on Python 3.12 when that interpreter is present.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -43,11 +43,13 @@ demo: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 
+# Two workers: the users of the shared engine and of the shared server each stay on one (tests/conftest.py).
+PYTEST_WORKERS ?= 2
 test: lint
-	ALIGNSIM_REQUIRE_VLLM=1 ALIGNSIM_REQUIRE_BROWSER=1 $(BIN)/python -m pytest
+	ALIGNSIM_REQUIRE_VLLM=1 ALIGNSIM_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
 ifneq ($(PY312),)
 	$(MAKE) $(VENV)-312/.installed
-	$(VENV)-312/bin/python -m pytest -m "not llm" -p no:cacheprovider
+	$(VENV)-312/bin/python -m pytest -m "not llm" -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadgroup
 else
 	@echo "No Python 3.12 interpreter found: skipping the second interpreter pass."
 endif

@@ -32,7 +32,7 @@ import httpx
 from simulation_efficiency import RecordingBackend  # benchmarks/ is the script's folder
 
 from sim.llm.client import LLMClient
-from sim.llm.hardware import engine_overrides
+from sim.llm.hardware import engine_settings
 from sim.llm.models import resolve_model
 from sim.llm.prompts import TEMPLATES_DIR
 from sim.llm.types import Backend, ChatRequest
@@ -109,7 +109,7 @@ def ideal_hit_rate(batches: list[list[ChatRequest]], model: str) -> float:
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_model(model))
-    block = int(engine_overrides().get("block_size", 16))  # vLLM's own default off the CPU build
+    block = engine_settings().block_size or 16  # vLLM's own default off the CPU build
     cached: set[int] = set()
     served = total = 0
     for request in (r for batch in batches for r in batch):

@@ -55,6 +55,31 @@ positive_number = checked_number(float, lambda v: 0 < v < float("inf"), "expecte
 """A size given on the command line (GiB): finite, above 0."""
 
 
+def reply_source_argument(text: str) -> str:
+    """``--cache-from``: a path that exists, made absolute (sweep workers may run in another folder)."""
+    from pathlib import Path
+
+    path = Path(text).expanduser()
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"no reply cache, run or sweep directory at '{text}'")
+    return str(path.resolve())
+
+
+def add_cache_from_argument(parser: argparse.ArgumentParser) -> None:
+    """``--cache-from PATH`` (repeatable): sets ``llm.cache_from`` (`cache_from_overrides`)."""
+    parser.add_argument("--cache-from", dest="cache_from", action="append", default=[], metavar="PATH",
+                        type=reply_source_argument,
+                        help="take replies made elsewhere from this reply cache, run or sweep directory; it is "
+                        "only read (repeatable; llm.cache_from)")
+
+
+def cache_from_overrides(args: argparse.Namespace) -> list[str]:
+    """``--cache-from`` paths as the override that sets ``llm.cache_from`` to them (a JSON list is YAML)."""
+    import json
+
+    return [f"llm.cache_from={json.dumps(args.cache_from)}"] if args.cache_from else []
+
+
 def _add_scenario_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scenario", help="scenario YAML file")
     parser.add_argument(
@@ -68,7 +93,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from sim.runner import run
     from sim.scenario import load_scenario
 
-    scenario = load_scenario(args.scenario, args.overrides)
+    scenario = load_scenario(args.scenario, [*args.overrides, *cache_from_overrides(args)])
     amendments = load_amendments(args.amendments) if args.amendments else ()
     check_schedule(amendments, scenario.steps, args.amendments)
     result = run(
@@ -118,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_parser.add_argument("--server", metavar="URL", help="use this OpenAI-compatible vLLM server "
                             "(several: URL,URL,... share the requests by prompt prefix and fail over)")
     run_parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    add_cache_from_argument(run_parser)
     run_parser.add_argument("--amendments", metavar="FILE",
                             help="replay these amendments (a run directory's amendments.yaml)")
     run_parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -150,6 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     from sim.dashboard import add_dashboard_parser
 
     add_dashboard_parser(commands)
+    from sim.training.commands import add_train_parser
+
+    add_train_parser(commands)
     return parser
 
 

@@ -244,11 +244,12 @@ def markdown() -> str:
         "## The scenario file",
         "",
     ]
-    from sim.llm.config import LLMConfig, SamplingOverrides
+    from sim.llm.config import GroupLLM, LLMConfig, SamplingOverrides
     from sim.sweeps.spec import SampleSpec, SweepSpec
 
-    sections = [("top level", Scenario), ("`population:` each group", GroupSpec), ("`sampling:` of a group",
-                SamplingOverrides), ("`network:`", NetworkSpec), ("`talk:`", TalkSpec), ("`output:`", OutputSpec),
+    sections = [("top level", Scenario), ("`population:` each group", GroupSpec),
+                ("`sampling:` of a group", SamplingOverrides), ("`llm:` of a group", GroupLLM),
+                ("`network:`", NetworkSpec), ("`talk:`", TalkSpec), ("`output:`", OutputSpec),
                 ("`llm:`", LLMConfig), ("`sweep:`", SweepSpec), ("`sweep.sample:`", SampleSpec)]
     for title, model in sections:
         lines += [f"### {title}", "", *_table(model), ""]

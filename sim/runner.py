@@ -15,7 +15,7 @@ import shutil
 import sqlite3
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
@@ -28,11 +28,13 @@ from tqdm.auto import tqdm
 
 from sim.amendments import AMENDMENTS_FILE, Amendment, dump_amendments
 from sim.errors import UserError, storage_error
+from sim.llm.hardware import machine
 from sim.metrics import run_summary
 from sim.model import SocietyModel
 from sim.numbers import format_number
 from sim.step import Event
 from sim.summary import summary_markdown
+from sim.training.adapters import adapter_lineage
 from sim.training.candidates import training_tables
 
 if TYPE_CHECKING:
@@ -108,14 +110,28 @@ def simulate(
     model.progress = progress
     llm_before = llm.llm_seconds if llm is not None else 0.0
     bar = tqdm(total=scenario.steps, desc=scenario.name, unit="step", disable=not progress, leave=False)
-    with bar:
+    with bar, _engine_lines(llm, (lambda line: bar.write(line, file=sys.stderr)) if progress else None):
         while model.running:
             model.step()
             bar.update(1)
             if llm is not None:
-                bar.set_postfix(_llm_progress(llm, model.spec.agent_count() * model.steps, started))
+                bar.set_postfix(_llm_progress(llm))
     llm_seconds = (llm.llm_seconds - llm_before) if llm is not None else 0.0
     return result_of(model, scenario, llm, time.perf_counter() - started, llm_seconds)
+
+
+@contextmanager
+def _engine_lines(llm: LLMClient | None, write: Callable[[str], None] | None) -> Iterator[None]:
+    """While the block runs, an in-process engine's start is told to ``write`` as lines of their own."""
+    backend = getattr(llm, "backend", None)
+    if write is None or not hasattr(backend, "on_start"):
+        yield
+        return
+    backend.on_start = write
+    try:
+        yield
+    finally:
+        backend.on_start = None
 
 
 def tables(model: SocietyModel) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -150,8 +166,11 @@ def result_of(
         "steps_run": model.steps,
         "agents": scenario.agent_count(),
         "versions": package_versions(),
-        "timings": {"total_s": elapsed, "llm_s": llm_seconds, "simulation_s": elapsed - llm_seconds},
+        "timings": {"total_s": elapsed, "llm_s": llm_seconds, "simulation_s": elapsed - llm_seconds,
+                    "engine_start_s": llm.engine_start_s() if llm is not None else 0.0},
+        "machine": machine(),
         "llm": llm.stats() if llm is not None else None,
+        "adapters": adapter_lineage(scenario),
         "summary": summary,
         "amendments": len(model.amendments.applied),
     }
@@ -159,13 +178,15 @@ def result_of(
                      amendments=list(model.amendments.applied), training=training_tables(model))
 
 
-def _llm_progress(llm: LLMClient, decisions: int, started: float) -> dict[str, Any]:
-    """What the progress bar shows of the LLM: requests, cache hits, tokens, decisions per second."""
+def _llm_progress(llm: LLMClient) -> dict[str, Any]:
+    """What the progress bar shows of the LLM: requests, cache hits, tokens, and decisions per second of the
+    LLM's time (the engine's start not counted; "-" while every reply came from the cache)."""
+    rate = llm.decisions_per_s()
     return {
         "llm_req": llm.requests,
         "cached": llm.cache_hits,
         "tokens": llm.prompt_tokens + llm.completion_tokens,
-        "dec/s": f"{decisions / max(time.perf_counter() - started, 1e-9):.1f}",
+        "dec/s": "-" if rate is None else f"{rate:.2f}",
     }
 
 
@@ -191,8 +212,10 @@ def run(
         with _transcript(partial, scenario) as sink:
             if owns_client:
                 from sim.llm.client import make_client
+                from sim.training.adapters import scenario_adapters
 
-                llm = make_client(scenario.llm, server_url=server_url)
+                llm = make_client(scenario.llm, server_url=server_url, expected_decisions=scenario.llm_decisions(),
+                                  adapters=scenario_adapters(scenario))
             if llm is not None:
                 llm.transcript = sink
             try:

@@ -24,7 +24,7 @@ from sim import scenario_checks
 from sim.environments.base import ENVIRONMENTS
 from sim.errors import UserError
 from sim.institutions.base import INSTITUTIONS
-from sim.llm.config import LLMConfig, SamplingOverrides
+from sim.llm.config import GroupLLM, LLMConfig, SamplingOverrides
 from sim.registry import Registry
 from sim.scenario_errors import Places, format_errors
 from sim.scenario_files import ScenarioFile, Seed, StrictModel
@@ -66,6 +66,9 @@ class GroupSpec(StrictModel):
     memory: int = Field(20, ge=0, description="How many recent memory entries each agent keeps.")
     sampling: SamplingOverrides = Field(
         default_factory=SamplingOverrides, description="This group's overrides of the llm: block's sampling."
+    )
+    llm: GroupLLM = Field(
+        default_factory=GroupLLM, description="What this group's LLM agents run on: a trained adapter (adapter: NAME)."
     )
 
     @field_validator("policy", mode="before")
@@ -165,6 +168,10 @@ class Scenario(StrictModel):
 
     def agent_count(self) -> int:
         return sum(g.count for g in self.population)
+
+    def llm_decisions(self) -> int:
+        """At least how many LLM decisions a run asks (what chooses an engine's mode)."""
+        return scenario_checks.llm_decisions(self)
 
 
 def apply_override(data: dict[str, Any], assignment: str) -> tuple[str, ...]:

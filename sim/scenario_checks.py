@@ -18,6 +18,7 @@ each with its place in the file. A `Problem` with ``warning=True`` is printed by
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agents.policy import POLICIES
@@ -50,6 +51,7 @@ def scenario_problems(scenario: Scenario) -> list[Problem]:
     found += _network_problems(scenario)
     found += _memory_problems(scenario)
     found += _llm_problems(scenario)
+    found += _adapter_problems(scenario)
     found += _group_warnings(scenario)
     return found
 
@@ -60,6 +62,13 @@ def uses_llm(scenario: Scenario) -> bool:
     components = [(ENVIRONMENTS.get(scenario.environment.kind), scenario.environment)]
     components += [(INSTITUTIONS.get(spec.kind), spec) for spec in scenario.institutions]
     return groups or any(cls.uses_llm(params) for cls, params in components)
+
+
+def llm_decisions(scenario: Scenario) -> int:
+    """At least how many LLM decisions a run of ``scenario`` asks: one per LLM agent and step (more phases, talk
+    rounds and re-asks only add to it), or one per step where only a component asks the LLM."""
+    agents = sum(g.count for g in scenario.population if POLICIES.get(g.policy.kind).uses_llm(g.policy))
+    return scenario.steps * max(agents, 1) if uses_llm(scenario) else 0
 
 
 def unknown_groups(scenario: Scenario, key: str, names: list[str]) -> Iterator[Problem]:
@@ -118,11 +127,33 @@ def _llm_problems(scenario: Scenario) -> Iterator[Problem]:
     if not uses_llm(scenario):
         return
     llm = scenario.llm
-    if llm.backend == "replay" and llm.cache is None:
+    if llm.backend == "replay" and llm.cache is None and not llm.cache_from:
         yield Problem(("llm", "cache"), "backend replay answers from the cache, but llm.cache is null: set llm.cache")
+    for index, path in enumerate(llm.cache_from):
+        if not Path(path).exists():
+            yield Problem(("llm", "cache_from", index), f"no reply cache, run or sweep directory at {path}")
     if llm.backend == "openai" and not llm.base_url:
         yield Problem(("llm", "backend"), "backend openai needs a server: set llm.base_url, or pass --server URL "
                       "to alignsim run", warning=True)
+
+
+def _adapter_problems(scenario: Scenario) -> Iterator[Problem]:
+    """A group's adapter must exist, fit the scenario's model, and belong to a group that asks the LLM."""
+    from sim.training.adapters import resolve_adapter
+
+    for index, group in enumerate(scenario.population):
+        name = group.llm.adapter
+        if name is None:
+            continue
+        where = ("population", index, "llm", "adapter")
+        if not POLICIES.get(group.policy.kind).uses_llm(group.policy):
+            yield Problem(where, f"group '{group.name}' decides by policy '{group.policy.kind}', which asks no LLM: "
+                          "an adapter needs policy llm")
+            continue
+        try:
+            resolve_adapter(name, scenario.llm.model)
+        except UserError as exc:
+            yield Problem(where, str(exc))
 
 
 def _group_warnings(scenario: Scenario) -> Iterator[Problem]:

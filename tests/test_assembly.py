@@ -201,7 +201,7 @@ def test_llm_citizens_sit_in_an_assembly_on_the_packaged_model(vllm_backend, tmp
     from sim.transcript import read_transcript
 
     scenario = load_scenario(Path(__file__).resolve().parent.parent / "scenarios" / "value_drift.yaml",
-                             ["steps=2", "institutions.0.every=1", "output.plots=false"])
+                             ["steps=2", "institutions.0.every=1", "population.1.count=3", "output.plots=false"])
     result = run(scenario, out=tmp_path / "run", llm=LLMClient(vllm_backend, None, backend_name="vllm"),
                  progress=False)
     phases = {r.get("phase") for r in read_transcript(tmp_path / "run")}

@@ -15,6 +15,7 @@ import pytest
 from sim.cli import main
 from sim.llm.cache import ReplyCache
 from sim.llm.client import LLMClient
+from sim.llm.hardware import engine_settings
 from sim.llm.types import ChatReply, ChatRequest
 from sim.runner import run
 from sim.scenario import load_scenario
@@ -110,6 +111,9 @@ def test_llm_fishers_on_the_packaged_model_end_to_end_and_replayed_from_the_cach
     assert (result.path / "plots" / "metrics.png").is_file()
     acts = result.agents.dropna(subset=["act_fish"])
     assert len(acts) == 5 * len(result.model)
+    engine = result.manifest["llm"]["engine"]  # what ran, as the manifest says: the session's engine is eager
+    assert engine["mode"] == vllm_backend.settings.mode == engine_settings("eager").mode
+    assert engine["dtype"] in {"float32", "bfloat16", "float16"} and engine["start_s"] > 0
     replay = LLMClient(EngineGone(vllm_backend.model), ReplyCache(cache))
     again = run(scenario, out=tmp_path / "again", llm=replay, progress=False)
     pd.testing.assert_frame_equal(result.agents, again.agents)

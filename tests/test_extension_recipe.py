@@ -85,6 +85,7 @@ def test_describe_prints_the_new_institution_from_its_module_alone(alignsim) -> 
     assert "commons" in described.stdout  # what it works with, from `environments`
 
 
+@pytest.mark.slow
 def test_validate_refuses_it_under_an_environment_it_does_not_declare(alignsim, tmp_path: Path) -> None:
     refused = alignsim("validate", str(scenario(tmp_path / "pg.yaml", "public_goods", 0.5)))
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
@@ -93,6 +94,7 @@ def test_validate_refuses_it_under_an_environment_it_does_not_declare(alignsim, 
     assert alignsim("validate", str(scenario(tmp_path / "ok.yaml", "commons", 0.5))).returncode == 0
 
 
+@pytest.mark.slow
 def test_a_run_records_its_metric_and_pools_the_rewards_exactly(alignsim, tmp_path: Path) -> None:
     runs = {}
     for name, rate in (("without", None), ("tithe", 0.5)):

@@ -105,6 +105,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     "replace",
     [("regrowth", "regrowh"), ("count: 5", "count: x"), ("count: 5", "count: -1"), ("kind: commons", "kind: x")],
 )
+@pytest.mark.slow
 def test_cli_exits_2_without_traceback(tmp_path: Path, replace: tuple[str, str]) -> None:
     path = write(tmp_path, GOOD.replace(*replace))
     for command in (["validate"], ["run", "--out", str(tmp_path / "run")]):

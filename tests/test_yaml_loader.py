@@ -109,6 +109,7 @@ def test_empty_text_is_no_document() -> None:
 
 
 @pytest.mark.parametrize("content", [alias_bomb(12), "x: " + "[" * 999 + "]" * 999, GOOD + GOOD, b"\xff\xfe\x00"])
+@pytest.mark.slow
 def test_cli_validate_and_run_exit_2_without_traceback(
     tmp_path: Path, content: str | bytes, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -52,6 +52,7 @@ def summary_question(policy: LLMPolicy, asker: Asker, agent: SocietyAgent, step:
     return Question(
         purpose="summary", step=step, phase="summary", schema=schema, prompt=parts, agent=agent.unique_id,
         group=policy.group.name, reask=False, sampling=(policy.group.sampling, summary_sampling(policy, asker)),
+        adapter=policy.group.llm.adapter,
     )
 
 

@@ -192,7 +192,7 @@ class LLMPolicy(Policy):
             purpose="decision", step=obs.step, phase=decision.phase, schema=decision.schema,
             json_schema=json_schema, prompt=parts,
             agent=agent.unique_id, group=self.group.name, round=round_, fallback=decision.fallback,
-            sampling=(self.group.sampling,),
+            sampling=(self.group.sampling,), adapter=self.group.llm.adapter,
         )
 
     def remember(self, decision: Decision, answer: BaseModel) -> None:

@@ -40,8 +40,9 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         scenario = load_scenario(target, args.overrides)
         if scenario.uses_llm():
             from sim.llm.client import make_client
+            from sim.training.adapters import scenario_adapters
 
-            llm = make_client(scenario.llm, server_url=args.server)
+            llm = make_client(scenario.llm, server_url=args.server, adapters=scenario_adapters(scenario))
         session = LiveSession(scenario, seed=args.seed, llm=llm, out=args.out)
     try:
         serve(session, args.host, args.port)

@@ -7,6 +7,8 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
+from sim.errors import UserError
+
 if TYPE_CHECKING:
     from sim.dashboard.session import Session
 
@@ -26,10 +28,15 @@ def serve(session: Session, host: str = "127.0.0.1", port: int = 8765) -> None:
     os.environ["SOLARA_APP"] = "sim.dashboard.app"
     os.environ.setdefault("SOLARA_TELEMETRY_MIXPANEL_ENABLE", "False")  # no calls home (and no network here)
     os.environ.setdefault("SOLARA_MODE", "production")
-    from sim.dashboard import app, assets
     from sim.llm.server import listening_socket
 
     with listening_socket(host, port) as sock:  # taken or not ours: a message before the URL is printed
+        try:
+            from sim.dashboard import app, assets
+        except ImportError as exc:
+            raise UserError(
+                f"the dashboard needs {exc.name}, which is not installed: pip install -e '.[dashboard]'"
+            ) from exc
         fetched = assets.prepare()
         if fetched:
             print(f"alignsim dashboard: fetched the page's scripts once: {', '.join(fetched)}", file=sys.stderr)

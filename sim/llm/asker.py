@@ -29,7 +29,7 @@ from pydantic import BaseModel, ValidationError
 
 from sim.llm.config import LLMConfig, SamplingOverrides
 from sim.llm.prompts import ContextBudget, Prompt, schema_json
-from sim.llm.types import SEED_SPAN, ChatReply, ChatRequest, Sampling, derive_seed
+from sim.llm.types import SEED_SPAN, AdapterRef, ChatReply, ChatRequest, Sampling, derive_seed
 from sim.schemas import json_schema_of
 
 if TYPE_CHECKING:
@@ -50,7 +50,8 @@ class Question:
     the question concerns. ``json_schema`` is what the LLM decodes against, where it is narrower than ``schema``'s
     own (whom this agent may punish; `sim.step.Decision.json_schema`). The seed derives from (run seed, step,
     phase, round, purpose, the agent, or else the first of ``about``, attempt). ``fallback`` is the answer when
-    the reply is invalid twice (None: no answer); ``reask: False`` skips the second try.
+    the reply is invalid twice (None: no answer); ``reask: False`` skips the second try. ``adapter`` names a
+    registered LoRA adapter to answer with (the asking group's ``llm.adapter``); None: the model alone.
     """
 
     purpose: str
@@ -66,6 +67,7 @@ class Question:
     fallback: BaseModel | None = None
     reask: bool = True
     sampling: tuple[SamplingOverrides | None, ...] = ()
+    adapter: str | None = None
 
     @property
     def key(self) -> int | None:
@@ -122,10 +124,21 @@ class Asker:
     config: LLMConfig
     run_seed: int
     stats: dict[str, AskStats] = field(default_factory=lambda: defaultdict(AskStats))
+    _adapters: dict[str, AdapterRef] = field(default_factory=dict, init=False, repr=False)
 
     def sampling(self, *overrides: SamplingOverrides | None) -> Sampling:
         """The ``llm:`` block's sampling with ``overrides`` applied in order (`LLMConfig.sampling`)."""
         return self.config.sampling(*overrides)
+
+    def adapter(self, name: str | None) -> AdapterRef | None:
+        """The registered adapter ``name`` for this run's model (looked up once per run), None for None."""
+        if name is None:
+            return None
+        if name not in self._adapters:
+            from sim.training.adapters import resolve_adapter
+
+            self._adapters[name] = resolve_adapter(name, self.config.model).ref()
+        return self._adapters[name]
 
     def budget(self, sampling: Sampling) -> ContextBudget:
         return ContextBudget(self.config.max_model_len, sampling.max_tokens)
@@ -216,7 +229,7 @@ class Asker:
             schema = q.json_schema if q.json_schema is not None else json_schema_of(q.schema)
             if id(schema) not in texts:  # equal schemas built apart are one schema: their requests are identical
                 texts[id(schema)] = schema_json(schema)
-            same = (pending.system, user, texts[id(schema)], pending.sampling)
+            same = (pending.system, user, texts[id(schema)], pending.sampling, q.adapter)
             if same in first and first[same][1] < SEED_SPAN:
                 seed, count = first[same]
                 first[same] = (seed, count + 1)
@@ -227,6 +240,7 @@ class Asker:
             requests.append(ChatRequest(
                 messages=({"role": "system", "content": pending.system}, {"role": "user", "content": user}),
                 seed=seed, schema=schema, sampling=pending.sampling, tag=tag(q, attempt, items[index][1]),
+                adapter=self.adapter(q.adapter),
             ))
         return requests
 

@@ -47,7 +47,10 @@ _COLUMNS = ["key", "model", "messages", "schema", "sampling", "seed", "text", "p
 
 
 class ReplyCache:
-    """Replies by ``ChatRequest.cache_key(model)``; first writer wins, so a key never changes its reply."""
+    """Replies by ``ChatRequest.cache_key(model)``; first writer wins, so a key never changes its reply.
+
+    `ReplyCache.read_only` opens someone else's cache without changing it (``llm.cache_from``).
+    """
 
     def __init__(self, path: str | Path, busy_timeout_s: float | None = None) -> None:
         self.path = Path(path)
@@ -57,6 +60,7 @@ class ReplyCache:
         self.busy_timeout_s = LOCK_WAIT_S if busy_timeout_s is None else busy_timeout_s
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self.writable = True
         self._db = sqlite3.connect(self.path, timeout=self.busy_timeout_s, check_same_thread=False,
                                    isolation_level=None)
         try:
@@ -104,6 +108,26 @@ class ReplyCache:
         """SQLite's write-ahead log and shared-memory files of this cache, where they exist: they go with it."""
         return [p for p in (Path(f"{self.path}-wal"), Path(f"{self.path}-shm")) if p.exists()]
 
+    @classmethod
+    def read_only(cls, path: str | Path) -> ReplyCache:
+        """The cache at ``path``, opened so that nothing is written: not the file, nor a journal beside it
+        (immutable, unless a write-ahead log is there: then a writer is at work and its log must be read too).
+        ``sqlite3.DatabaseError`` if the file is no SQLite database; `put_many` refuses."""
+        path = Path(path)
+        wal = path.with_name(path.name + "-wal").exists()
+        uri = f"{path.resolve().as_uri()}?mode=ro{'' if wal else '&immutable=1'}"
+        db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
+        try:
+            db.execute("SELECT key, text, prompt_tokens, completion_tokens, latency_s, finish_reason "
+                       "FROM replies LIMIT 1").fetchall()
+        except sqlite3.Error:
+            db.close()
+            raise
+        cache = cls.__new__(cls)
+        cache.path, cache._lock, cache._db, cache.writable = path, threading.Lock(), db, False
+        cache.busy_timeout_s = 0.0
+        return cache
+
     def get_many(self, model: str, requests: list[ChatRequest]) -> list[ChatReply | None]:
         """Cached replies in request order (marked ``cached=True``), None where the cache has none."""
         keys = [r.cache_key(model) for r in requests]
@@ -123,6 +147,8 @@ class ReplyCache:
 
     def put_many(self, model: str, pairs: list[tuple[ChatRequest, ChatReply]]) -> None:
         """Store replies in one transaction; keys already present keep their first reply."""
+        if not self.writable:
+            raise PermissionError(f"the reply cache {self.path} was opened read-only")
         now = time.time()
         rows = [
             (

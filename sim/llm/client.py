@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, replace
 from typing import Any
 
 from sim.errors import UserError
 from sim.llm.cache import ReplyCache
 from sim.llm.config import LLMConfig
 from sim.llm.errors import LLMError
-from sim.llm.types import Backend, ChatReply, ChatRequest
+from sim.llm.hardware import EngineSettings, engine_settings
+from sim.llm.reply_sources import ReplySource, open_sources
+from sim.llm.types import AdapterRef, Backend, ChatReply, ChatRequest
 
 TranscriptSink = Callable[[dict[str, Any]], None]
 ProgressHook = Callable[[int, int, str], None]
@@ -35,6 +37,8 @@ class LLMClient:
     ``on_progress(done, total, what)``, when set (a dashboard, a progress bar), is called for every batch: when it
     starts (``done`` = the replies the cache already had), and when all ``total`` replies are in; ``what`` names
     the batch (`batch_label`: its phases, e.g. ``act``, or what it is for, e.g. ``summary``).
+    ``sources`` (``llm.cache_from``) answer what the cache does not, before the backend: what they answer is
+    copied into ``cache`` and counted as cache hits and as ``imported``.
     """
 
     def __init__(
@@ -44,10 +48,13 @@ class LLMClient:
         transcript: TranscriptSink | None = None,
         backend_name: str = "",
         dedup: bool = True,
+        sources: Sequence[ReplySource] = (),
     ) -> None:
         self.backend = backend
         self.dedup = dedup
         self.cache = cache
+        self.sources = tuple(sources)
+        self.imported = 0
         self.transcript = transcript
         self.backend_name = backend_name or type(backend).__name__
         self.requests = 0
@@ -70,6 +77,8 @@ class LLMClient:
         replies: list[ChatReply | None] = (
             self.cache.get_many(self.model, requests) if self.cache else [None] * len(requests)
         )
+        if self.sources:
+            self._read_through(requests, replies)
         hits = sum(r is not None for r in replies)
         self.requests += len(requests)
         self.cache_hits += hits
@@ -87,6 +96,21 @@ class LLMClient:
             for request, reply in zip(requests, done, strict=True):
                 self.transcript(transcript_record(request, reply))
         return done
+
+    def _read_through(self, requests: list[ChatRequest], replies: list[ChatReply | None]) -> None:
+        """Fill the cache's misses from ``sources``, in order, and keep what they gave in the cache."""
+        taken: list[tuple[ChatRequest, ChatReply]] = []
+        for source in self.sources:
+            missing = [i for i, reply in enumerate(replies) if reply is None]
+            if not missing:
+                break
+            for i, reply in zip(missing, source.get_many(self.model, [requests[i] for i in missing]), strict=True):
+                if reply is not None:
+                    replies[i] = reply
+                    taken.append((requests[i], reply))
+        self.imported += len(taken)
+        if self.cache is not None and taken:
+            self.cache.put_many(self.model, taken)
 
     def _progress(self, done: int, total: int, what: str) -> None:
         if self.on_progress is not None:
@@ -168,9 +192,26 @@ class LLMClient:
         if self.cache is not None and pairs:
             self.cache.put_many(self.model, pairs)
 
+    def engine_start_s(self) -> float:
+        """Seconds this client's backend spent starting an engine (in ``llm_seconds``; 0 for a server)."""
+        info = self.engine_info()
+        return float(info.get("start_s", 0.0)) if info else 0.0
+
+    def engine_info(self) -> dict[str, Any] | None:
+        """The in-process engine's mode, dtype and start time, once it has started; None otherwise."""
+        info = getattr(self.backend, "engine_info", None)
+        return info() if callable(info) else None
+
+    def decisions_per_s(self) -> float | None:
+        """Requests the backend computed per second of its time, not counting the engine's start; None before
+        the backend has computed any."""
+        computed = self.requests - self.cache_hits
+        seconds = self.llm_seconds - self.engine_start_s()
+        return computed / seconds if computed and seconds > 0 else None
+
     def stats(self) -> dict[str, Any]:
         """Accounting for manifest.json (and the progress bar)."""
-        computed = self.requests - self.cache_hits
+        rate = self.decisions_per_s()
         out: dict[str, Any] = {
             "backend": self.backend_name,
             "model": self.model,
@@ -181,8 +222,14 @@ class LLMClient:
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "llm_seconds": round(self.llm_seconds, 3),
-            "requests_per_s": round(computed / self.llm_seconds, 3) if self.llm_seconds > 0 else None,
+            "requests_per_s": None if rate is None else round(rate, 3),
         }
+        if self.sources:
+            out["imported"] = self.imported
+            out["cache_from"] = [str(source.path) for source in self.sources]
+        engine = self.engine_info()
+        if engine is not None:
+            out["engine"] = engine
         counters = getattr(self.backend, "prefix_cache_counters", None)
         hits_queries = counters() if callable(counters) else None
         if hits_queries is not None and hits_queries[1] > 0:
@@ -190,8 +237,10 @@ class LLMClient:
         return out
 
     def close(self) -> None:
-        """Stop the backend (an in-process engine frees its memory) and close the cache."""
+        """Stop the backend (an in-process engine frees its memory) and close the caches."""
         self.backend.close()
+        for source in self.sources:
+            source.close()
         if self.cache is not None:
             self.cache.close()
 
@@ -203,12 +252,16 @@ class LLMClient:
 
 
 def transcript_record(request: ChatRequest, reply: ChatReply) -> dict[str, Any]:
-    """One JSONL line of the run's LLM transcript."""
+    """One JSONL line of the run's LLM transcript; ``adapter`` and ``adapter_digest`` are None for the base model."""
+    adapter = request.adapter
     return {
         **request.tag,
         "seed": request.seed,
+        "adapter": adapter.name if adapter else None,
+        "adapter_digest": adapter.digest if adapter else None,
         "messages": list(request.messages),
         "schema": request.schema,
+        "sampling": asdict(request.sampling),
         "reply": reply.text,
         "prompt_tokens": reply.prompt_tokens,
         "completion_tokens": reply.completion_tokens,
@@ -218,11 +271,18 @@ def transcript_record(request: ChatRequest, reply: ChatReply) -> dict[str, Any]:
 
 
 class LazyBackend:
-    """Builds the real backend on the first batch that needs it, so a fully cached rerun never starts an engine."""
+    """Builds the real backend on the first batch that needs it, so a fully cached rerun never starts an engine.
 
-    def __init__(self, model: str, build: Callable[[], Backend], supports_samples: bool = False) -> None:
+    ``on_start``, when set (a progress display), hears a line when the engine starts and one when it is ready.
+    """
+
+    def __init__(
+        self, model: str, build: Callable[[], Backend], supports_samples: bool = False, label: str = "vLLM engine"
+    ) -> None:
         self.model = model
         self.supports_samples = supports_samples
+        self.label = label
+        self.on_start: Callable[[str], None] | None = None
         self._build = build
         self._backend: Backend | None = None
 
@@ -234,8 +294,19 @@ class LazyBackend:
         if not requests:
             return []
         if self._backend is None:
+            self._announce(f"starting {self.label} for {self.model} ...")
+            started = time.perf_counter()
             self._backend = self._build()
+            self._announce(f"{self.label} started in {time.perf_counter() - started:.0f} s")
         return self._backend.generate(requests)
+
+    def _announce(self, line: str) -> None:
+        if self.on_start is not None:
+            self.on_start(line)
+
+    def engine_info(self) -> dict[str, Any] | None:
+        inner = getattr(self._backend, "engine_info", None)
+        return inner() if callable(inner) else None
 
     def prefix_cache_counters(self) -> tuple[float, float] | None:
         inner = getattr(self._backend, "prefix_cache_counters", None)
@@ -248,22 +319,33 @@ class LazyBackend:
 
 
 def make_client(
-    config: LLMConfig, server_url: str | list[str] | None = None, transcript: TranscriptSink | None = None
+    config: LLMConfig,
+    server_url: str | list[str] | None = None,
+    transcript: TranscriptSink | None = None,
+    expected_decisions: int = 0,
+    adapters: Sequence[AdapterRef] = (),
 ) -> LLMClient:
-    """The client a scenario's ``llm:`` block asks for; ``server_url`` (``alignsim run --server``) wins over it."""
+    """The client a scenario's ``llm:`` block asks for; ``server_url`` (``alignsim run --server``) wins over it.
+    ``expected_decisions`` (what the run will ask, at least) chooses an in-process engine's mode
+    (`sim.llm.hardware.engine_settings`). ``adapters`` (`sim.training.adapters.scenario_adapters`): what an
+    in-process engine must serve besides the model; a server must have been started with them
+    (``alignsim serve --adapter NAME``)."""
     url = server_url or config.base_url
     backend_name = "openai" if url and config.backend != "replay" else config.backend
     if backend_name == "vllm":
         from sim.llm.models import check_model
 
         check_model(config.model, "llm.model")  # before anything is written, not when the first batch starts vLLM
+    if backend_name == "replay" and not (config.cache or config.cache_from):
+        raise UserError("llm.backend replay answers from the cache, but llm.cache is null and llm.cache_from "
+                        "empty: set llm.cache")
+    sources = open_sources(config.cache_from)
     cache = ReplyCache(config.cache) if config.cache else None
     if backend_name == "replay":
-        if cache is None:
-            raise UserError("llm.backend replay answers from the cache, but llm.cache is null: set llm.cache")
         from sim.llm.replay import ReplayBackend
 
-        backend: Backend = ReplayBackend(config.model, config.cache or "")
+        where = [*([config.cache] if config.cache else []), *config.cache_from]
+        backend: Backend = ReplayBackend(config.model, " or ".join(where))
     elif backend_name == "openai":
         if not url:
             raise UserError("llm.backend openai needs a server: set llm.base_url or pass --server URL")
@@ -277,11 +359,13 @@ def make_client(
             retries=config.retries,
         )
     else:
-        backend = LazyBackend(config.model, lambda: _vllm_backend(config), supports_samples=True)
-    return LLMClient(backend, cache, transcript, backend_name, dedup=config.dedup)
+        settings = engine_settings(config.engine_mode, expected_decisions, lora=bool(adapters))
+        backend = LazyBackend(config.model, lambda: _vllm_backend(config, settings, adapters), supports_samples=True,
+                              label=f"vLLM engine ({settings.describe()})")
+    return LLMClient(backend, cache, transcript, backend_name, dedup=config.dedup, sources=sources)
 
 
-def _vllm_backend(config: LLMConfig) -> Backend:
+def _vllm_backend(config: LLMConfig, settings: EngineSettings, adapters: Sequence[AdapterRef]) -> Backend:
     from sim.llm.vllm_backend import VLLMBackend
 
     return VLLMBackend(
@@ -290,4 +374,6 @@ def _vllm_backend(config: LLMConfig) -> Backend:
         kv_cache_gib=config.kv_cache_gib,
         max_model_len=config.max_model_len,
         retries=min(config.retries, 1),
+        settings=settings,
+        adapters=adapters,
     )

@@ -6,8 +6,10 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from sim.llm.hardware import COMPILE_PAYS_OFF_DECISIONS
 from sim.llm.types import Sampling
 from sim.scenario_files import StrictModel
+from sim.training.adapters import NAME as ADAPTER_NAME
 
 
 class SamplingOverrides(StrictModel):
@@ -19,6 +21,20 @@ class SamplingOverrides(StrictModel):
     temperature: float | None = Field(None, ge=0, description="Sampling temperature; 0 is greedy decoding.")
     top_p: float | None = Field(None, gt=0, le=1, description="Nucleus sampling mass.")
     max_tokens: int | None = Field(None, gt=0, description="Most tokens per reply.")
+
+
+class GroupLLM(StrictModel):
+    """A population group's ``llm:`` block: what its LLM agents are answered by, where that differs from the
+    scenario's ``llm:`` block."""
+
+    model_config = ConfigDict(frozen=True)
+
+    adapter: str | None = Field(
+        None,
+        pattern=ADAPTER_NAME.pattern,
+        description="A LoRA adapter registered by `alignsim train` (`alignsim models list` lists them), trained on "
+        "llm.model: this group's agents are answered by the model with the adapter, the others by the model alone.",
+    )
 
 
 class LLMConfig(StrictModel):
@@ -75,6 +91,19 @@ class LLMConfig(StrictModel):
     )
     max_model_len: int = Field(
         2048, gt=0, description="Longest prompt + reply in tokens (SmolLM2 supports up to 8192)."
+    )
+    engine_mode: Literal["auto", "eager", "compiled"] = Field(
+        "auto",
+        description="How an engine this run or sweep starts runs the model. compiled: a start minutes longer on "
+        "the CPU, decoding about 10 % faster; eager: a fast start. auto: eager, unless the engine will answer "
+        f"at least {COMPILE_PAYS_OFF_DECISIONS} decisions on an AVX-512 CPU, or runs on a GPU (docs/llm.md, "
+        "'Engine mode'). A server's own mode is chosen where it starts (`alignsim serve --engine-mode`).",
+    )
+    cache_from: list[str] = Field(
+        default_factory=list,
+        description="Reply caches from elsewhere, read and never written: SQLite reply caches, run directories "
+        "(their transcript.jsonl) or sweep directories. A reply found there is copied into llm.cache "
+        "(`alignsim run --cache-from PATH`; docs/llm.md, 'Across machines').",
     )
 
     @field_validator("base_url")

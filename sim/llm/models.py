@@ -100,8 +100,12 @@ def check_model(name: str, given: str = "model") -> None:
 
 
 def _in_hf_cache(repo_id: str) -> bool:
-    """Whether the Hugging Face cache here holds ``repo_id``'s config.json (no network)."""
-    from huggingface_hub import try_to_load_from_cache
+    """Whether the Hugging Face cache here holds ``repo_id``'s config.json (no network). Without huggingface_hub
+    (installed with vLLM) no engine could load it either."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return False
 
     try:
         return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)

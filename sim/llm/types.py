@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -26,6 +27,18 @@ def default_sampling() -> Sampling:
 
 
 @dataclass(frozen=True)
+class AdapterRef:
+    """A LoRA adapter to answer a request with (`sim.training.adapters`): its registry name, the digest of its
+    files (the cache key's part: an adapter trained again recomputes its replies), its folder (where an engine
+    loads it from; machine-specific, so not in the key) and its LoRA rank (what an engine must make room for)."""
+
+    name: str
+    digest: str
+    path: str = field(compare=False)
+    rank: int = field(default=16, compare=False)
+
+
+@dataclass(frozen=True)
 class ChatRequest:
     """One chat completion to make.
 
@@ -34,6 +47,7 @@ class ChatRequest:
     not part of the cache key, so two agents asking the same thing with the same seed share a reply.
     ``n`` > 1 asks for that many samples, seeded ``seed``, ``seed + 1``, ... (what vLLM gives the children of
     one request): `LLMClient` sends identical requests whose seeds follow each other that way, never the cache.
+    ``adapter`` answers with a LoRA adapter on the model instead of the model alone; it is part of the key.
     """
 
     messages: tuple[dict[str, str], ...]
@@ -42,26 +56,42 @@ class ChatRequest:
     sampling: Sampling = field(default_factory=default_sampling)
     tag: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     n: int = 1
+    adapter: AdapterRef | None = None
 
     def cache_key(self, model: str) -> str:
-        """Stable hash of (model, messages, schema, sampling params, seed)."""
+        """Stable hash of (model, adapter, messages, schema, sampling params, seed); without an adapter, the
+        key it had before adapters existed, so recorded caches replay."""
         return self._hash(model, self.seed)
 
     def prompt_key(self, model: str) -> str:
-        """Stable hash of (model, messages, schema, sampling params): what requests differing only in seed share."""
+        """Stable hash of (model, adapter, messages, schema, sampling params): what requests differing only in seed
+        share."""
         return self._hash(model, None)
 
     def _hash(self, model: str, seed: int | None) -> str:
-        payload: dict[str, Any] = {
-            "model": model,
-            "messages": list(self.messages),
-            "schema": self.schema,
-            "sampling": [self.sampling.temperature, self.sampling.top_p, self.sampling.max_tokens],
-        }
-        if seed is not None:
-            payload["seed"] = seed
-        blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return hashlib.sha256(blob.encode()).hexdigest()
+        sampling = (self.sampling.temperature, self.sampling.top_p, self.sampling.max_tokens)
+        adapter = None if self.adapter is None else (self.adapter.name, self.adapter.digest)
+        return request_hash(model, self.messages, self.schema, sampling, seed, adapter)
+
+
+def request_hash(
+    model: str,
+    messages: Sequence[dict[str, str]],
+    schema: dict[str, Any] | None,
+    sampling: tuple[float, float, int],
+    seed: int | None,
+    adapter: tuple[str, str] | None = None,
+) -> str:
+    """`ChatRequest.cache_key` (``seed`` None: `ChatRequest.prompt_key`) from a request's parts, e.g. as a run's
+    transcript records them; ``sampling`` is (temperature, top_p, max_tokens), ``adapter`` (name, digest). A
+    request without an adapter hashes as before adapters existed, so older caches still replay."""
+    payload: dict[str, Any] = {"model": model, "messages": list(messages), "schema": schema, "sampling": list(sampling)}
+    if seed is not None:
+        payload["seed"] = seed
+    if adapter is not None:
+        payload["adapter"] = list(adapter)
+    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 @dataclass(frozen=True)

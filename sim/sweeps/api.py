@@ -160,7 +160,7 @@ class SweepRun:
                 outcomes = self._recorded()
                 todo = self._todo(outcomes, retry_failed)
                 if todo:
-                    with self._server(url, model) as shared:
+                    with self._server(url, model, todo) as shared:
                         self._execute(todo, outcomes, shared)
                 return self._write(outcomes)
         except OSError as exc:
@@ -195,9 +195,12 @@ class SweepRun:
         for partial in [*self.out.glob(".*.tmp-*"), *(self.out / "errors").glob(".*.tmp-*")]:
             partial.unlink(missing_ok=True)
 
-    def _server(self, url: str | None, model: str | None) -> contextlib.AbstractContextManager[str | None]:
+    def _server(
+        self, url: str | None, model: str | None, todo: list[Cell]
+    ) -> contextlib.AbstractContextManager[str | None]:
         if model is not None:
-            return llm.shared_server(self.plan.scenarios, model, self.out / "vllm-server.log")
+            decisions = sum(self.plan.scenario_of(c).llm_decisions() for c in todo)
+            return llm.shared_server(self.plan.scenarios, model, self.out / "vllm-server.log", decisions)
         return contextlib.nullcontext(url)
 
     def _task(self, cell: Cell, url: str | None) -> CellTask:

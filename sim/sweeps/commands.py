@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from sim.cli import positive_int, seed_argument
+from sim.cli import add_cache_from_argument, cache_from_overrides, positive_int, seed_argument
 from sim.errors import UserError
 from sim.yaml_loader import parse_yaml_value
 
@@ -33,6 +33,7 @@ def add_sweep_parser(commands: Any) -> None:
     parser.add_argument("--address", help="Ray cluster address (with --executor ray); default: a local Ray")
     parser.add_argument("--server", metavar="URL", help="the vLLM server every cell shares (several: URL,URL,...)")
     parser.add_argument("--out", metavar="DIR", help="sweep directory (default: <sweep.dir>/<scenario name>)")
+    add_cache_from_argument(parser)
     parser.add_argument("--retry-failed", action="store_true", help="rerun the cells that failed before")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=cmd_sweep)
@@ -73,7 +74,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from sim.sweeps.api import sweep
 
     table = sweep(
-        args.scenario, **sweep_arguments(args), overrides=args.overrides, workers=args.workers,
+        args.scenario, **sweep_arguments(args), overrides=[*args.overrides, *cache_from_overrides(args)],
+        workers=args.workers,
         executor=args.executor, address=args.address, server=args.server, out=args.out,
         retry_failed=args.retry_failed, progress=not args.quiet,
     )

@@ -10,6 +10,7 @@ stops.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,11 +40,17 @@ def check_caches(scenarios: list[Scenario]) -> None:
 
 
 def cache_override(scenario: Scenario) -> list[str]:
-    """Pin a relative cache path to this directory: Ray workers run elsewhere, and all cells share one file."""
-    cache = scenario.llm.cache
-    if not scenario.uses_llm() or cache is None or Path(cache).is_absolute():
+    """Pin relative cache paths (``llm.cache``, ``llm.cache_from``) to this directory: Ray workers run elsewhere,
+    and all cells share one cache file."""
+    if not scenario.uses_llm():
         return []
-    return [f"llm.cache={Path(cache).resolve()}"]
+    pinned = []
+    cache = scenario.llm.cache
+    if cache is not None and not Path(cache).is_absolute():
+        pinned.append(f"llm.cache={Path(cache).resolve()}")
+    if any(not Path(p).is_absolute() for p in scenario.llm.cache_from):
+        pinned.append(f"llm.cache_from={json.dumps([str(Path(p).resolve()) for p in scenario.llm.cache_from])}")
+    return pinned
 
 
 def server_url(scenarios: list[Scenario], given: str | None) -> str | None:
@@ -74,17 +81,25 @@ def own_server_model(scenarios: list[Scenario], url: str | None) -> str | None:
 
 
 @contextlib.contextmanager
-def shared_server(scenarios: list[Scenario], model: str, log_path: Path) -> Iterator[str]:
-    """Start one vLLM server for ``model``, sized for the largest context any cell asks for."""
+def shared_server(scenarios: list[Scenario], model: str, log_path: Path, decisions: int) -> Iterator[str]:
+    """Start one vLLM server for ``model``, sized for the largest context any cell asks for, serving every adapter
+    a cell's groups name, in the mode that the cells' ``llm.engine_mode`` and the ``decisions`` they will ask
+    choose (`sim.llm.hardware`)."""
     from sim.llm import server as launcher
+    from sim.llm.hardware import engine_settings
+    from sim.training.adapters import scenario_adapters
 
     llm = [s.llm for s in scenarios if s.uses_llm()]
+    modes = {c.engine_mode for c in llm} - {"auto"}
+    adapters = tuple(dict.fromkeys(a for s in scenarios for a in scenario_adapters(s)))
     server = launcher.VLLMServer(
         model,
         max_num_batched_tokens=max(c.max_num_batched_tokens for c in llm),
         max_model_len=max(c.max_model_len for c in llm),
         kv_cache_gib=max(c.kv_cache_gib for c in llm),
         log_path=log_path,
+        settings=engine_settings(modes.pop() if len(modes) == 1 else "auto", decisions, lora=bool(adapters)),
+        adapters=adapters,
     )
     with server:
         yield server.url

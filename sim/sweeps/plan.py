@@ -27,7 +27,7 @@ _NOT_IDENTITY = {
     "sweep": True,
     "output": True,
     "seed": True,
-    "llm": {"base_url", "cache", "max_concurrency", "timeout_s", "retries"},
+    "llm": {"base_url", "cache", "cache_from", "engine_mode", "max_concurrency", "timeout_s", "retries"},
 }
 
 

@@ -139,6 +139,7 @@ def test_a_norms_text_is_what_agents_read_next_step() -> None:
     assert model.act_schema(model.active_agents()[0]).model_fields["wear_hat"].description == "Wear a red hat."
 
 
+@pytest.mark.slow
 def test_amendments_file_round_trip_and_replay_from_the_cli(tmp_path: Path) -> None:
     """Amend a run live (between steps, as the dashboard does), save, replay from the CLI: the same tables."""
     model = SocietyModel(scenario("norms_rules"), seed=9)

@@ -109,22 +109,22 @@ def test_a_run_directory_is_browsed_read_only(page, dashboard, alignsim, tmp_pat
     amendments.write_text("amendments:\n- {step: 3, target: tax, set: {rate: 25}}\n")
     folder = tmp_path / "run"
     done = alignsim("run", str(SCENARIOS / "market_rules.yaml"), "--amendments", str(amendments), "--out",
-                    str(folder), "-q")
+                    str(folder), "--set", "steps=5", "-q")
     assert done.returncode == 0, done.stderr
     shown = dashboard(str(folder))
     page.goto(shown.url)
-    expect(status(page)).to_contain_text("step 10 of 10 ", timeout=120_000)
+    expect(status(page)).to_contain_text("step 5 of 5 ", timeout=120_000)
     expect(page.get_by_text("read-only run directory")).to_be_visible()
     expect(page.locator("button.alignsim-amend")).to_have_count(0)
     expect(page.locator("button.alignsim-play")).to_have_count(0)
     expect(page.locator(".alignsim-amendment")).to_have_count(0)  # the amendments panel is for live runs
     expect(page.locator(".alignsim-event-counts")).to_contain_text("amendment: 1")
-    for n in range(9, 1, -1):
+    for n in range(4, 1, -1):
         click(page, "back")
-        expect(status(page)).to_contain_text(f"step {n} of 10 ")
+        expect(status(page)).to_contain_text(f"step {n} of 5 ")
     expect(page.locator(".alignsim-event-counts")).to_have_text("none yet")  # the amendment came at step 3
     click(page, "step")
-    expect(status(page)).to_contain_text("step 3 of 10 ")
+    expect(status(page)).to_contain_text("step 3 of 5 ")
     expect(page.locator(".alignsim-event-counts")).to_contain_text("amendment: 1")
 
 

@@ -43,6 +43,7 @@ def live(tmp_path: Path):
         session.close()
 
 
+@pytest.mark.slow
 def test_commands_step_amend_and_save(live, tmp_path: Path) -> None:
     session = live("market_rules")
     for n in (1, 2):

@@ -62,7 +62,7 @@ def test_a_replay_miss_exits_2_and_leaves_no_empty_run_folder(tmp_path: Path, ca
 def test_an_engine_that_fails_to_start_is_an_llm_failure_not_a_traceback(
     tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken_engine(config: object) -> object:
+    def broken_engine(config: object, settings: object, adapters: object) -> object:
         raise RuntimeError("Engine core initialization failed (fake)")
 
     monkeypatch.setattr(client_module, "_vllm_backend", broken_engine)

@@ -80,6 +80,7 @@ PARENT = textwrap.dedent(
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+@pytest.mark.slow
 def test_a_killed_parent_takes_the_whole_server_tree_with_it(tmp_path: Path, sig: signal.Signals) -> None:
     """``kill -9`` of the process that started the server: the guard gets a parent-death signal."""
     parent = subprocess.Popen(
@@ -97,6 +98,7 @@ def test_a_killed_parent_takes_the_whole_server_tree_with_it(tmp_path: Path, sig
         parent.wait()
 
 
+@pytest.mark.slow
 def test_the_cli_serve_command_stops_its_tree_on_sigterm(tmp_path: Path) -> None:
     """`alignsim serve` itself (its server command swapped for the fake tree): SIGTERM stops it, no pids left."""
     script = textwrap.dedent(

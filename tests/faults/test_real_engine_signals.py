@@ -27,7 +27,9 @@ pytestmark = [
 ]
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+# each signal its own xdist group: the two runs (each starting its own engine) may run at once on two workers
+@pytest.mark.parametrize("sig", [pytest.param(s, marks=pytest.mark.xdist_group(f"signal-{s.name}"))
+                                 for s in (signal.SIGTERM, signal.SIGKILL)])
 def test_a_signal_during_an_in_process_run_stops_the_engine(tmp_path: Path, sig: signal.Signals) -> None:
     from tests.conftest import require_vllm
 

@@ -47,7 +47,8 @@ def second_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
     require_vllm()
     log = tmp_path_factory.mktemp("second-server") / "server.log"
     port = free_port()
-    serve = subprocess.Popen([sys.executable, "-m", "sim.cli", "serve", "--port", str(port), "--log", str(log)],
+    serve = subprocess.Popen([sys.executable, "-m", "sim.cli", "serve", "--port", str(port), "--log", str(log),
+                              "--engine-mode", "eager"],
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV, cwd=ROOT)
     try:
         for line in serve.stdout:

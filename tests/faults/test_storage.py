@@ -44,6 +44,7 @@ FILL = "dd if=/dev/zero of={disk}/filler bs=4k 2>/dev/null; true"
 LEFT = "find {disk} -mindepth 1 -not -name filler | sort > {report}"
 
 
+@pytest.mark.slow
 def test_a_full_disk_fails_the_run_with_exit_4_and_leaves_nothing(tmp_path: Path) -> None:
     disk, report = tmp_path / "disk", tmp_path / "left.txt"
     disk.mkdir()
@@ -59,6 +60,7 @@ def test_a_full_disk_fails_the_run_with_exit_4_and_leaves_nothing(tmp_path: Path
     assert report.read_text() == ""  # no partial folder, no runs/commons_rules/
 
 
+@pytest.mark.slow
 def test_a_full_disk_under_the_reply_cache_keeps_it_intact_and_the_rerun_continues(tmp_path: Path) -> None:
     """The cache's disk fills mid-run: exit 4 (SQLite reports a full disk under WAL as "disk I/O error"). Once
     space is freed, the cache checks out, holds what it held, and the same command continues from it."""
@@ -91,6 +93,7 @@ def test_a_full_disk_under_the_reply_cache_keeps_it_intact_and_the_rerun_continu
     assert stats["requests"] == 15 and stats["cache_hits"] == rows
 
 
+@pytest.mark.slow
 def test_a_read_only_output_folder_fails_with_exit_4_and_writes_nothing(tmp_path: Path) -> None:
     folder = tmp_path / "readonly"
     folder.mkdir()

@@ -16,6 +16,7 @@ import os
 import tempfile
 from pathlib import Path
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -32,6 +33,7 @@ settings.register_profile("explore", max_examples=2000, deadline=None,
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 ROOT = Path(__file__).resolve().parent.parent.parent
+pytestmark = pytest.mark.slow  # each example runs the CLI; a test is 10-15 s
 RULE_SCENARIOS = [p for p in sorted((ROOT / "scenarios").glob("*_rules.yaml"))]
 
 

@@ -115,7 +115,7 @@ class FakeChatServer:
                     self.close_connection = True
                     self.connection.shutdown(2)
                     return
-                if action in ("500", "400"):
+                if action in ("500", "400", "404"):
                     self._send(int(action), b'{"error": "fake failure"}', "application/json")
                 elif action == "garbage":
                     self._send(200, b"<html>surprise</html>", "text/html")

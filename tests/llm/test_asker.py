@@ -192,7 +192,8 @@ def test_verdicts_are_in_the_transcript_under_the_one_tag_schema_and_in_the_part
     records = read_transcript(result.path)
     assert all(set(TAG_FIELDS) <= set(r) for r in records)
     assert {tuple(sorted(set(r) - set(TAG_FIELDS))) for r in records} == {
-        ("cached", "completion_tokens", "finish_reason", "messages", "prompt_tokens", "reply", "schema", "seed")
+        ("adapter", "adapter_digest", "cached", "completion_tokens", "finish_reason", "messages", "prompt_tokens",
+         "reply", "sampling", "schema", "seed")
     }
     verdicts = [r for r in records if r["purpose"] == "verdict"]
     lawsuits = result.events[result.events["kind"] == "lawsuit"]
